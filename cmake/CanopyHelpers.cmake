@@ -1,0 +1,90 @@
+# One helper per kind of target, so each folder's CMakeLists.txt is a few lines.
+#
+#   canopy_add_library(core SOURCES src/a.cpp ... DEPS canopy::dep::threads
+#                      PRIVATE_DEPS canopy::dep::spdlog)
+#     -> target canopy_core, alias canopy::core, headers from include/, installed+exported.
+#   canopy_add_app(registry SOURCES src/main.cpp DEPS canopy::app)
+#     -> executable canopy-registry, installed.
+#   canopy_add_test(core_test SOURCES test/a.cpp DEPS canopy::core LABELS core)
+#     -> gtest executable; every TEST is its own CTest entry with a timeout.
+
+set(CANOPY_WARNING_FLAGS
+  -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Woverloaded-virtual
+  -Wimplicit-fallthrough
+  # Designated initializers that leave fields at their defaults are our config style;
+  # GCC 12 warns about them anyway.
+  -Wno-missing-field-initializers)
+if(CANOPY_WARNINGS_AS_ERRORS)
+  list(APPEND CANOPY_WARNING_FLAGS -Werror)
+endif()
+
+if(CANOPY_SANITIZE STREQUAL "address")
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer
+                      -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+elseif(CANOPY_SANITIZE STREQUAL "thread")
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=thread)
+elseif(NOT CANOPY_SANITIZE STREQUAL "")
+  message(FATAL_ERROR "CANOPY_SANITIZE must be '', 'address' or 'thread', not '${CANOPY_SANITIZE}'")
+endif()
+
+function(canopy_target_defaults target)
+  target_compile_options(${target} PRIVATE ${CANOPY_WARNING_FLAGS})
+  set_target_properties(${target} PROPERTIES CXX_EXTENSIONS OFF)
+endfunction()
+
+function(canopy_add_library name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;PRIVATE_DEPS" ${ARGN})
+  set(target canopy_${name})
+  add_library(${target} STATIC ${ARG_SOURCES})
+  add_library(canopy::${name} ALIAS ${target})
+  set_target_properties(${target} PROPERTIES EXPORT_NAME ${name} POSITION_INDEPENDENT_CODE ON)
+  target_include_directories(${target}
+    PUBLIC $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>
+           $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>
+    PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src)
+  target_link_libraries(${target} PUBLIC ${ARG_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
+  canopy_target_defaults(${target})
+  install(TARGETS ${target} EXPORT canopy-targets
+          ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+  install(DIRECTORY include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+endfunction()
+
+function(canopy_add_app name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  set(target canopy-${name})
+  add_executable(${target} ${ARG_SOURCES})
+  target_link_libraries(${target} PRIVATE ${ARG_DEPS})
+  canopy_target_defaults(${target})
+  install(TARGETS ${target} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+endfunction()
+
+# Tests run from the build tree only. TIMEOUT is per test case (seconds).
+function(canopy_add_test name)
+  if(NOT CANOPY_BUILD_TESTS)
+    return()
+  endif()
+  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
+  if(NOT ARG_TIMEOUT)
+    set(ARG_TIMEOUT 60)
+  endif()
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} canopy::dep::gtest canopy::dep::gmock
+                                        canopy::dep::gtest_main)
+  canopy_target_defaults(${name})
+  gtest_discover_tests(${name}
+    DISCOVERY_TIMEOUT 60
+    PROPERTIES TIMEOUT ${ARG_TIMEOUT} LABELS "${ARG_LABELS}")
+endfunction()
+
+# A benchmark binary tools/bench runs; built only with CANOPY_BUILD_BENCH.
+function(canopy_add_bench name)
+  if(NOT CANOPY_BUILD_BENCH)
+    return()
+  endif()
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS})
+  canopy_target_defaults(${name})
+endfunction()

@@ -1,0 +1,54 @@
+#pragma once
+// Expected failures of runtime APIs: a stable error code plus human context.
+// Thread-safety: values; safe to copy between threads.
+//
+// Why not std::error_code: our codes are a closed, documented set that clients switch on,
+// and an `exited` error must carry the callee's exit reason, which error_code cannot.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "canopy/core/exit_reason.hpp"
+
+namespace canopy {
+
+// Values are stable: never renumber, only append.
+enum class errc : unsigned char {
+  noproc = 1,              // the target process is not alive (or never was)
+  timeout = 2,             // no answer within the deadline
+  exited = 3,              // the callee exited before replying; error::reason() says why
+  calling_self = 4,        // a process called itself
+  bad_reply = 5,           // the reply had another type than the caller expected
+  already_registered = 6,  // the name is held by a live process
+  not_registered = 7,      // no process holds that name
+  invalid_argument = 8,    // an argument is out of range or malformed
+  shutting_down = 9,       // the runtime is stopping and refuses new work
+};
+
+[[nodiscard]] std::string_view to_string(errc code) noexcept;
+[[nodiscard]] std::optional<errc> errc_from_string(std::string_view text) noexcept;
+
+class error {
+ public:
+  error(errc code, std::string context = {}) : code_(code), context_(std::move(context)) {}  // NOLINT: implicit by design
+  // An `exited` error carrying the callee's exit reason.
+  static error from_exit(exit_reason reason, std::string context = {});
+
+  [[nodiscard]] errc code() const noexcept { return code_; }
+  [[nodiscard]] const std::string& context() const noexcept { return context_; }
+  // The callee's exit reason for errc::exited; normal() otherwise.
+  [[nodiscard]] const exit_reason& reason() const noexcept { return reason_; }
+  // "timeout", "noproc: <context>", "exited: {error, boom}" ...
+  [[nodiscard]] std::string to_string() const;
+
+  friend bool operator==(const error& a, errc b) noexcept { return a.code_ == b; }
+
+ private:
+  errc code_;
+  std::string context_;
+  exit_reason reason_ = exit_reason::normal();
+};
+
+}  // namespace canopy

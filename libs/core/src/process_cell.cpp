@@ -1,0 +1,526 @@
+#include "process_cell.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <new>
+#include <stdexcept>
+#include <utility>
+
+#include "runtime_core.hpp"
+
+namespace canopy::detail {
+
+namespace {
+
+thread_local process_cell* tls_current = nullptr;
+
+// Tag values of the mailbox head (never valid node addresses).
+message_node* blocked_tag() noexcept { return reinterpret_cast<message_node*>(std::uintptr_t{1}); }
+message_node* closed_tag() noexcept { return reinterpret_cast<message_node*>(std::uintptr_t{2}); }
+
+template <class T>
+T& payload(message_node* n) noexcept {
+  return static_cast<typed_node<T>*>(n)->value;
+}
+
+message_node* make_exit_node(pid from, exit_reason reason, bool via_link) {
+  auto* n = make_node<exit_message>(node_kind::exit, exit_message{std::move(from), std::move(reason)});
+  if (via_link) n->flags = flag_via_link;
+  return n;
+}
+
+message_node* make_down_node(std::uint64_t ref, pid who, exit_reason reason, bool for_call) {
+  auto* n = make_node<down_message>(node_kind::down,
+                                    down_message{monitor_ref(ref), std::move(who), std::move(reason)});
+  n->ref = ref;
+  if (for_call) n->flags = flag_call_monitor;
+  return n;
+}
+
+message_node* make_signal(node_kind kind, cell_ref from, std::uint64_t ref = 0) {
+  auto* n = make_node<no_payload>(kind);
+  n->from = std::move(from);
+  n->ref = ref;
+  return n;
+}
+
+// Scope guard so nested runs (manual mode inside a process) restore the current process.
+class current_scope {
+ public:
+  explicit current_scope(process_cell* c) noexcept : prev_(std::exchange(tls_current, c)) {}
+  ~current_scope() { tls_current = prev_; }
+  current_scope(const current_scope&) = delete;
+  current_scope& operator=(const current_scope&) = delete;
+
+ private:
+  process_cell* prev_;
+};
+
+}  // namespace
+
+process_cell::process_cell(runtime_core& rt, std::uint64_t id, std::size_t alignment) noexcept
+    : cell_base(id), rt_(rt), alignment_(static_cast<std::uint16_t>(alignment)) {}
+
+process_cell* process_cell::current() noexcept { return tls_current; }
+
+void process_cell::destroy() noexcept {
+  const std::size_t alignment = alignment_;
+  this->~process_cell();
+  ::operator delete(static_cast<void*>(this), std::align_val_t(alignment));
+}
+
+void process_cell::attach(process* behaviour) noexcept {
+  behaviour_ = behaviour;
+  behaviour->cell_ = this;
+}
+
+process_ext& process_cell::ext() {
+  if (!ext_) ext_ = new process_ext();
+  return *ext_;
+}
+
+bool process_cell::is_alive() const noexcept {
+  return head_.load(std::memory_order_acquire) != closed_tag();
+}
+
+// ---- mailbox ---------------------------------------------------------------------------
+
+enqueue_result process_cell::enqueue(message_node* node) noexcept {
+  message_node* h = head_.load(std::memory_order_acquire);
+  for (;;) {
+    if (h == closed_tag()) return enqueue_result::closed;
+    node->next = (h == blocked_tag()) ? nullptr : h;
+    if (head_.compare_exchange_weak(h, node, std::memory_order_acq_rel, std::memory_order_acquire))
+      break;
+  }
+  // Whoever replaces `blocked` owns the duty to schedule; the process cannot exit before it
+  // runs, so `this` stays valid here.
+  if (h == blocked_tag()) rt_.sched.schedule(this);
+  return enqueue_result::queued;
+}
+
+message_node* process_cell::next_message() noexcept {
+  if (ext_ && ext_->stash_head && ext_->await_ref == 0) {
+    message_node* n = ext_->stash_head;
+    ext_->stash_head = n->next;
+    if (!ext_->stash_head) ext_->stash_tail = nullptr;
+    n->next = nullptr;
+    return n;
+  }
+  if (!fifo_head_) {
+    message_node* h = head_.exchange(nullptr, std::memory_order_acquire);
+    if (!h) return nullptr;
+    message_node* reversed = nullptr;  // the stack is newest-first; reverse to arrival order
+    while (h) {
+      message_node* next = h->next;
+      h->next = reversed;
+      reversed = h;
+      h = next;
+    }
+    fifo_head_ = reversed;
+  }
+  message_node* n = fifo_head_;
+  fifo_head_ = n->next;
+  n->next = nullptr;
+  return n;
+}
+
+void process_cell::stash(message_node* node) noexcept {
+  process_ext& x = *ext_;  // parked, so ext_ exists
+  node->next = nullptr;
+  if (x.stash_tail) {
+    x.stash_tail->next = node;
+  } else {
+    x.stash_head = node;
+  }
+  x.stash_tail = node;
+}
+
+void process_cell::post(const cell_ref& to, message_node* node) noexcept {
+  if (!to || to->enqueue(node) == enqueue_result::closed) destroy_node(node);
+}
+
+void process_cell::post_self(message_node* node) noexcept {
+  // We are running, so the mailbox is neither blocked nor closed: this only pushes.
+  if (enqueue(node) == enqueue_result::closed) destroy_node(node);
+}
+
+// ---- the message loop ---------------------------------------------------------------------
+
+run_result process_cell::run(unsigned budget) noexcept {
+  current_scope scope(this);
+  if (!(flags_ & flag_started)) {
+    flags_ |= flag_started;
+    guarded([this] { behaviour_->init(); });
+  }
+  for (unsigned i = 0; i < budget && !(flags_ & flag_exiting); ++i) {
+    message_node* n = next_message();
+    if (!n) break;
+    dispatch(n);
+  }
+  if (flags_ & flag_exiting) {
+    terminate(ext_->pending_exit);
+    return run_result::exited;
+  }
+  if (fifo_head_ || (ext_ && ext_->stash_head && ext_->await_ref == 0)) return run_result::again;
+  message_node* expected = nullptr;
+  if (head_.compare_exchange_strong(expected, blocked_tag(), std::memory_order_acq_rel,
+                                    std::memory_order_acquire))
+    return run_result::blocked;
+  return run_result::again;  // a message arrived meanwhile
+}
+
+void process_cell::dispatch(message_node* n) noexcept {
+  switch (n->kind) {
+    case node_kind::user:
+    case node_kind::call:
+      if (parked()) {
+        stash(n);
+      } else {
+        deliver(n);
+      }
+      return;
+    case node_kind::reply:
+      if (parked() && n->ref == ext_->await_ref) {
+        complete_call({node_ptr(n), std::nullopt});
+      } else {
+        destroy_node(n);  // late: the caller gave up (SEMANTICS 31)
+      }
+      return;
+    case node_kind::call_timeout: {
+      const bool mine = parked() && n->ref == ext_->await_ref;
+      destroy_node(n);
+      if (mine) complete_call({nullptr, error(errc::timeout)});
+      return;
+    }
+    case node_kind::down: {
+      if (n->flags & flag_call_monitor) {
+        const bool mine = parked() && n->ref == ext_->await_ref;
+        exit_reason reason = payload<down_message>(n).reason;
+        destroy_node(n);
+        if (mine) complete_call({nullptr, error::from_exit(std::move(reason))});
+        return;
+      }
+      if (!forget_held_monitor(n->ref)) {
+        destroy_node(n);  // demonitored meanwhile
+        return;
+      }
+      n->kind = node_kind::user;
+      if (parked()) {
+        stash(n);
+      } else {
+        deliver(n);
+      }
+      return;
+    }
+    case node_kind::exit:
+      handle_exit_signal(n);
+      return;
+    case node_kind::link:
+      if (!has_link(n->from.get())) ext().links.push_back(n->from);
+      destroy_node(n);
+      return;
+    case node_kind::unlink:
+      remove_link(n->from.get());
+      destroy_node(n);
+      return;
+    case node_kind::monitor:
+      ext().watchers.push_back({n->from, n->ref, false});
+      destroy_node(n);
+      return;
+    case node_kind::demonitor:
+      remove_watcher(n->ref);
+      destroy_node(n);
+      return;
+  }
+  destroy_node(n);
+}
+
+void process_cell::deliver(message_node* n) noexcept {
+  const bool is_call = n->kind == node_kind::call;
+  if (is_call) unreplied_call_ = n->ref;
+  last_message_ = &n->tag->info;
+  message m(n);
+  guarded([&] { behaviour_->receive(m); });
+  if (is_call && unreplied_call_ == n->ref) {
+    // The reply is deferred (or we crashed): the caller must learn if we exit first.
+    ext().watchers.push_back({n->from, n->ref, true});
+  }
+  unreplied_call_ = 0;
+  destroy_node(n);
+}
+
+template <class F>
+void process_cell::guarded(F&& fn) noexcept {
+  try {
+    fn();
+    if (pending_exception_) std::rethrow_exception(std::exchange(pending_exception_, nullptr));
+  } catch (const std::exception& e) {
+    crash(exit_reason::error(type_name(typeid(e)), e.what()));
+  } catch (...) {
+    crash(exit_reason::error("unknown", "an exception not derived from std::exception"));
+  }
+}
+
+void process_cell::crash(exit_reason reason) noexcept {
+  if (flags_ & flag_exiting) return;
+  rt_.report_crash(this, reason, last_message_);
+  exit_now(std::move(reason));
+}
+
+void process_cell::exit_now(exit_reason reason) noexcept {
+  if (flags_ & flag_exiting) return;
+  flags_ |= flag_exiting;
+  ext().pending_exit = std::move(reason);
+}
+
+void process_cell::request_exit(exit_reason reason) {
+  if (flags_ & flag_exiting) return;
+  if (!reason.is_clean() && !reason.is_kill()) rt_.report_crash(this, reason, last_message_);
+  exit_now(std::move(reason));
+}
+
+void process_cell::handle_exit_signal(message_node* n) noexcept {
+  auto& sig = payload<exit_message>(n);
+  const bool via_link = (n->flags & flag_via_link) != 0;
+  if (via_link) {
+    if (!has_link(sig.from.cell().get())) {  // unlinked meanwhile: stale
+      destroy_node(n);
+      return;
+    }
+    remove_link(sig.from.cell().get());
+  }
+  if (sig.reason.is_kill() && !via_link) {  // SEMANTICS 41: untrappable
+    destroy_node(n);
+    exit_now(exit_reason::killed());
+    return;
+  }
+  if (traps_exits()) {  // SEMANTICS 40: delivered as a message
+    n->kind = node_kind::user;
+    if (parked()) {
+      stash(n);
+    } else {
+      deliver(n);
+    }
+    return;
+  }
+  exit_reason reason = std::move(sig.reason);
+  const bool from_self = sig.from.cell().get() == this;
+  destroy_node(n);
+  if (reason.is_normal() && !from_self) return;  // SEMANTICS 39
+  exit_now(std::move(reason));                   // SEMANTICS 40
+}
+
+// ---- exiting -------------------------------------------------------------------------------
+
+void process_cell::terminate(const exit_reason& given) noexcept {
+  const exit_reason reason = given.is_kill() ? exit_reason::killed() : given;
+  message_node* queued = head_.exchange(closed_tag(), std::memory_order_acq_rel);
+  pid self = self_pid();
+
+  if (ext_ && ext_->await_ref != 0) {
+    rt_.timers.cancel(ext_->await_timer);
+    ext_->await_ref = 0;
+    if (auto h = std::exchange(ext_->await_handle, {})) h.destroy();
+    ext_->await_outcome = {};
+  }
+  // The user's object goes first, so whoever sees our down message sees its resources gone.
+  if (behaviour_) {
+    behaviour_->~process();
+    behaviour_ = nullptr;
+  }
+  pending_exception_ = nullptr;
+  if (named_.load(std::memory_order_acquire)) rt_.unregister_all(this);
+
+  auto bounce_list = [&](message_node* n) {
+    while (n) {
+      message_node* next = n->next;
+      bounce(n, reason);
+      n = next;
+    }
+  };
+  if (ext_) bounce_list(std::exchange(ext_->stash_head, nullptr));
+  bounce_list(std::exchange(fifo_head_, nullptr));
+  if (queued != blocked_tag()) bounce_list(queued);
+
+  if (ext_) {
+    for (auto& l : ext_->links) post(l, make_exit_node(self, reason, true));
+    for (auto& w : ext_->watchers) post(w.target, make_down_node(w.ref, self, reason, w.for_call));
+    delete std::exchange(ext_, nullptr);
+  }
+  rt_.table_remove(this);
+}
+
+// What a message still queued at exit turns into for its sender.
+void process_cell::bounce(message_node* n, const exit_reason& reason) noexcept {
+  switch (n->kind) {
+    case node_kind::call:  // the caller gets our exit reason (SEMANTICS 30)
+      post(n->from, make_down_node(n->ref, self_pid(), reason, true));
+      break;
+    case node_kind::link:
+      post(n->from, make_exit_node(self_pid(), reason, true));
+      break;
+    case node_kind::monitor:
+      post(n->from, make_down_node(n->ref, self_pid(), reason, false));
+      break;
+    default:
+      break;
+  }
+  destroy_node(n);
+}
+
+// ---- links and monitors --------------------------------------------------------------------
+
+bool process_cell::has_link(const cell_base* other) const noexcept {
+  if (!ext_) return false;
+  return std::any_of(ext_->links.begin(), ext_->links.end(),
+                     [&](const cell_ref& l) { return l.get() == other; });
+}
+
+void process_cell::remove_link(const cell_base* other) noexcept {
+  if (!ext_) return;
+  auto& links = ext_->links;
+  auto it = std::find_if(links.begin(), links.end(), [&](const cell_ref& l) { return l.get() == other; });
+  if (it == links.end()) return;
+  std::swap(*it, links.back());
+  links.pop_back();
+}
+
+void process_cell::remove_watcher(std::uint64_t ref) noexcept {
+  if (!ext_) return;
+  auto& w = ext_->watchers;
+  for (auto it = w.rbegin(); it != w.rend(); ++it) {
+    if (it->ref == ref) {
+      w.erase(std::next(it).base());
+      return;
+    }
+  }
+}
+
+void process_cell::add_link_unsafe(cell_ref other) { ext().links.push_back(std::move(other)); }
+
+void process_cell::add_watcher_unsafe(cell_ref target, std::uint64_t ref) {
+  ext().watchers.push_back({std::move(target), ref, false});
+}
+
+void process_cell::add_held_monitor(std::uint64_t ref, cell_ref target) {
+  ext().monitors.push_back({ref, std::move(target)});
+}
+
+void process_cell::link(const pid& other) {
+  if (!other || other.cell().get() == this || has_link(other.cell().get())) return;
+  ext().links.push_back(other.cell());
+  message_node* n = make_signal(node_kind::link, cell_ref::share(this));
+  if (other.cell()->enqueue(n) == enqueue_result::closed) {
+    destroy_node(n);
+    post_self(make_exit_node(other, exit_reason::noproc(), true));  // SEMANTICS 38
+  }
+}
+
+void process_cell::unlink(const pid& other) {
+  if (!other || !has_link(other.cell().get())) return;
+  remove_link(other.cell().get());
+  post(other.cell(), make_signal(node_kind::unlink, cell_ref::share(this)));
+}
+
+monitor_ref process_cell::monitor(const pid& other) {
+  const std::uint64_t ref = new_ref();
+  ext().monitors.push_back({ref, other.cell()});
+  if (!other) {
+    post_self(make_down_node(ref, other, exit_reason::noproc(), false));
+    return monitor_ref(ref);
+  }
+  message_node* n = make_signal(node_kind::monitor, cell_ref::share(this), ref);
+  if (other.cell()->enqueue(n) == enqueue_result::closed) {
+    destroy_node(n);
+    post_self(make_down_node(ref, other, exit_reason::noproc(), false));  // SEMANTICS 42
+  }
+  return monitor_ref(ref);
+}
+
+bool process_cell::forget_held_monitor(std::uint64_t ref) noexcept {
+  if (!ext_) return false;
+  auto& held = ext_->monitors;
+  auto it = std::find_if(held.begin(), held.end(), [&](auto& m) { return m.ref == ref; });
+  if (it == held.end()) return false;
+  held.erase(it);
+  return true;
+}
+
+void process_cell::demonitor(monitor_ref ref) {
+  if (!ext_) return;
+  auto& held = ext_->monitors;
+  auto it = std::find_if(held.begin(), held.end(), [&](auto& m) { return m.ref == ref.value(); });
+  if (it == held.end()) return;
+  cell_ref target = std::move(it->target);
+  held.erase(it);
+  post(target, make_signal(node_kind::demonitor, cell_ref(), ref.value()));
+}
+
+void process_cell::send_signal_exit(const pid& to, exit_reason reason) {
+  if (!to) return;
+  post(to.cell(), make_exit_node(self_pid(), std::move(reason), false));
+}
+
+// ---- call and reply ------------------------------------------------------------------------
+
+void process_cell::reply(const reply_address& to, message_node* node) noexcept {
+  if (!to) {
+    destroy_node(node);
+    return;
+  }
+  node->ref = to.ref();
+  if (unreplied_call_ == to.ref()) {
+    unreplied_call_ = 0;
+    node->flags |= flag_from_callee;
+  } else if (ext_) {
+    auto& w = ext_->watchers;
+    auto it = std::find_if(w.begin(), w.end(), [&](auto& x) { return x.for_call && x.ref == to.ref(); });
+    if (it != w.end()) {  // a deferred reply by the callee itself
+      w.erase(it);
+      node->flags |= flag_from_callee;
+    }
+  }
+  post(to.target(), node);
+}
+
+std::optional<error> process_cell::begin_call(const pid& to, message_node* request, duration timeout) {
+  node_ptr req(request);
+  if (!to) return error(errc::noproc, "call to the null pid");
+  if (to.cell().get() == this) return error(errc::calling_self, self_pid().to_string());  // SEMANTICS 30
+  process_ext& x = ext();
+  if (x.await_ref != 0)
+    throw std::logic_error("a process waits for one call at a time (it is parked already)");
+  const std::uint64_t ref = new_ref();
+  req->ref = ref;
+  req->from = cell_ref::share(this);
+  if (to.cell()->enqueue(req.get()) == enqueue_result::closed)
+    return error(errc::noproc, to.to_string());  // SEMANTICS 30: at once
+  req.release();
+  x.await_ref = ref;
+  x.await_callee = to.cell();
+  x.await_outcome = {};
+  if (timeout != infinity) {
+    message_node* t = make_signal(node_kind::call_timeout, cell_ref(), ref);
+    x.await_timer = rt_.start_timer(timeout, cell_ref::share(this), t);
+  }
+  return std::nullopt;
+}
+
+void process_cell::park(std::coroutine_handle<> h) noexcept { ext_->await_handle = h; }
+
+call_outcome process_cell::take_outcome() noexcept { return std::move(ext_->await_outcome); }
+
+void process_cell::complete_call(call_outcome outcome) noexcept {
+  process_ext& x = *ext_;
+  rt_.timers.cancel(std::exchange(x.await_timer, {}));
+  // Someone else answered for the callee: it still watches us for this call; release it.
+  if (outcome.reply && !(outcome.reply->flags & flag_from_callee))
+    post(x.await_callee, make_signal(node_kind::demonitor, cell_ref(), x.await_ref));
+  x.await_ref = 0;
+  x.await_callee = cell_ref();
+  x.await_outcome = std::move(outcome);
+  if (auto h = std::exchange(x.await_handle, {})) guarded([h] { h.resume(); });
+}
+
+}  // namespace canopy::detail

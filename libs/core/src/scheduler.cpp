@@ -1,0 +1,378 @@
+#include "scheduler.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+
+#include "process_cell.hpp"
+#include "runtime_core.hpp"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CANOPY_CPU_RELAX() _mm_pause()
+#else
+#define CANOPY_CPU_RELAX() ((void)0)
+#endif
+
+namespace canopy::detail {
+
+namespace {
+// A thread looking for work spins this many rounds (each a few hundred ns) before parking.
+constexpr int spin_rounds = 64;
+// After this many runnext picks in a row, the local queue gets a turn (fairness).
+constexpr unsigned runnext_streak_limit = 16;
+// Every this many picks, the global queue is checked first (fairness for outside work).
+constexpr std::uint64_t global_check_interval = 61;
+// The most a worker takes from the global queue at once.
+constexpr std::size_t global_batch = 32;
+
+// A coarse monotonic clock (a few ns, ms resolution): enough to spot a stalled handler.
+std::chrono::milliseconds coarse_now() noexcept {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return std::chrono::milliseconds(static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000);
+}
+}  // namespace
+
+struct scheduler::worker {
+  scheduler* sched = nullptr;
+  unsigned index = 0;
+
+  std::mutex mu;  // guards local
+  std::deque<process_cell*> local;
+  std::atomic<std::size_t> local_size{0};
+  std::atomic<process_cell*> runnext{nullptr};
+  std::atomic<std::uint64_t> runs{0};
+
+  // Owner-only bookkeeping.
+  unsigned runnext_streak = 0;
+  std::uint64_t tick = 0;
+  bool searching = false;
+  process_cell* seen_runnext = nullptr;  // what a thief saw last time, to spot a stale runnext
+  std::uint64_t seen_runs = 0;
+  unsigned seen_victim = 0;
+
+  std::mutex park_mu;
+  std::condition_variable park_cv;
+  bool notified = false;
+
+  std::thread thread;
+};
+
+namespace {
+thread_local scheduler::worker* tls_worker = nullptr;  // NOLINT: set once per worker thread
+}
+
+scheduler::scheduler(runtime_core& rt, scheduling mode, unsigned threads, unsigned batch)
+    : rt_(rt), mode_(mode), batch_(std::max(1u, batch)) {
+  if (mode_ == scheduling::threads) {
+    const unsigned n = threads == 0 ? std::max(1u, std::thread::hardware_concurrency()) : threads;
+    for (unsigned i = 0; i < n; ++i) {
+      auto w = std::make_unique<worker>();
+      w->sched = this;
+      w->index = i;
+      workers_.push_back(std::move(w));
+    }
+  }
+}
+
+scheduler::~scheduler() { stop(); }
+
+void scheduler::start() {
+  for (auto& w : workers_) {
+    worker* wp = w.get();
+    wp->thread = std::thread([this, wp] { worker_main(*wp); });
+  }
+}
+
+bool scheduler::on_worker_thread() noexcept { return tls_worker != nullptr; }
+
+void scheduler::stop() noexcept {
+  if (stopping_.exchange(true)) return;
+  for (auto& w : workers_) {
+    {
+      std::lock_guard lk(w->park_mu);
+      w->notified = true;
+    }
+    w->park_cv.notify_one();
+  }
+  for (auto& w : workers_)
+    if (w->thread.joinable()) w->thread.join();
+  manual_cv_.notify_all();
+}
+
+// ---- making work runnable ----------------------------------------------------------------
+
+void scheduler::schedule(process_cell* cell) noexcept {
+  worker* w = tls_worker;
+  if (w != nullptr && w->sched == this) {
+    // Woken by the process running here: it runs next, on this core.
+    process_cell* displaced = w->runnext.exchange(cell, std::memory_order_acq_rel);
+    if (displaced) {
+      push_local(*w, displaced);
+      maybe_wake();
+    }
+    return;
+  }
+  push_global(cell);
+  if (mode_ == scheduling::manual) {
+    manual_cv_.notify_all();
+  } else {
+    maybe_wake();
+  }
+}
+
+void scheduler::push_local(worker& w, process_cell* cell) {
+  std::lock_guard lk(w.mu);
+  w.local.push_back(cell);
+  w.local_size.store(w.local.size(), std::memory_order_relaxed);
+}
+
+void scheduler::push_global(process_cell* cell) {
+  std::lock_guard lk(global_mu_);
+  global_.push_back(cell);
+  global_size_.store(global_.size(), std::memory_order_relaxed);
+}
+
+// The pusher published work, then looks for sleepers; a parking worker counts itself as
+// sleeping, then looks for work. Both sides use a read-modify-write of `sleeping_`, which
+// orders them: either the pusher sees the sleeper, or the sleeper sees the work. (An RMW
+// rather than a fence because ThreadSanitizer does not model fences.)
+void scheduler::maybe_wake() noexcept {
+  if (sleeping_.fetch_add(0, std::memory_order_seq_cst) == 0) return;
+  if (searching_.load(std::memory_order_relaxed) != 0) return;  // a spinning worker will find it
+  wake_one();
+}
+
+void scheduler::wake_one() noexcept {
+  worker* w = nullptr;
+  {
+    std::lock_guard lk(idle_mu_);
+    if (idle_.empty()) return;
+    w = idle_.back();
+    idle_.pop_back();
+    sleeping_.fetch_sub(1, std::memory_order_relaxed);
+    searching_.fetch_add(1, std::memory_order_relaxed);  // on its behalf: it wakes searching
+  }
+  {
+    std::lock_guard lk(w->park_mu);
+    w->notified = true;
+  }
+  w->park_cv.notify_one();
+}
+
+// ---- finding work ----------------------------------------------------------------------------
+
+process_cell* scheduler::pop_global(worker* w) {
+  if (global_size_.load(std::memory_order_relaxed) == 0) return nullptr;
+  std::unique_lock lk(global_mu_);
+  if (global_.empty()) return nullptr;
+  process_cell* first = global_.front();
+  global_.pop_front();
+  std::size_t extra = 0;
+  if (w != nullptr) {
+    extra = std::min(global_batch, global_.size() / workers_.size());
+  }
+  if (extra == 0) {
+    global_size_.store(global_.size(), std::memory_order_relaxed);
+    return first;
+  }
+  std::vector<process_cell*> moved(global_.begin(), global_.begin() + static_cast<std::ptrdiff_t>(extra));
+  global_.erase(global_.begin(), global_.begin() + static_cast<std::ptrdiff_t>(extra));
+  global_size_.store(global_.size(), std::memory_order_relaxed);
+  lk.unlock();
+  std::lock_guard llk(w->mu);
+  w->local.insert(w->local.end(), moved.begin(), moved.end());
+  w->local_size.store(w->local.size(), std::memory_order_relaxed);
+  return first;
+}
+
+process_cell* scheduler::steal(worker& w) {
+  const auto n = static_cast<unsigned>(workers_.size());
+  for (unsigned k = 1; k < n; ++k) {
+    worker& v = *workers_[(w.index + k) % n];
+    if (v.local_size.load(std::memory_order_relaxed) > 0) {
+      std::vector<process_cell*> taken;
+      {
+        std::lock_guard lk(v.mu);
+        const std::size_t take = (v.local.size() + 1) / 2;
+        for (std::size_t i = 0; i < take; ++i) {
+          taken.push_back(v.local.front());
+          v.local.pop_front();
+        }
+        v.local_size.store(v.local.size(), std::memory_order_relaxed);
+      }
+      if (!taken.empty()) {
+        if (taken.size() > 1) {
+          std::lock_guard lk(w.mu);
+          w.local.insert(w.local.end(), taken.begin() + 1, taken.end());
+          w.local_size.store(w.local.size(), std::memory_order_relaxed);
+        }
+        return taken.front();
+      }
+    }
+    // A runnext is taken only if it sat unchanged while its owner ran nothing else: the
+    // owner is busy in one long run, and the woken process would wait for it.
+    process_cell* rn = v.runnext.load(std::memory_order_acquire);
+    if (rn != nullptr) {
+      const std::uint64_t runs = v.runs.load(std::memory_order_acquire);
+      if (w.seen_victim == v.index && w.seen_runnext == rn && w.seen_runs == runs) {
+        if (v.runnext.compare_exchange_strong(rn, nullptr, std::memory_order_acq_rel)) {
+          w.seen_runnext = nullptr;
+          return rn;
+        }
+      } else {
+        w.seen_victim = v.index;
+        w.seen_runnext = rn;
+        w.seen_runs = runs;
+      }
+    }
+  }
+  return nullptr;
+}
+
+process_cell* scheduler::find_work(worker& w) {
+  ++w.tick;
+  if (w.tick % global_check_interval == 0) {
+    if (process_cell* c = pop_global(&w)) return c;
+  }
+  if (w.runnext_streak < runnext_streak_limit) {
+    if (process_cell* c = w.runnext.exchange(nullptr, std::memory_order_acq_rel)) {
+      ++w.runnext_streak;
+      return c;
+    }
+  }
+  w.runnext_streak = 0;
+  if (w.local_size.load(std::memory_order_relaxed) > 0) {
+    std::lock_guard lk(w.mu);
+    if (!w.local.empty()) {
+      process_cell* c = w.local.front();
+      w.local.pop_front();
+      w.local_size.store(w.local.size(), std::memory_order_relaxed);
+      return c;
+    }
+  }
+  if (process_cell* c = w.runnext.exchange(nullptr, std::memory_order_acq_rel)) return c;
+  if (process_cell* c = pop_global(&w)) return c;
+  return steal(w);
+}
+
+bool scheduler::work_visible() const noexcept {
+  if (global_size_.load(std::memory_order_relaxed) > 0) return true;
+  return std::any_of(workers_.begin(), workers_.end(), [](const auto& v) {
+    return v->local_size.load(std::memory_order_relaxed) > 0;
+  });
+}
+
+// ---- running -----------------------------------------------------------------------------------
+
+void scheduler::run_cell(worker* w, process_cell* cell) {
+  const auto started = coarse_now();
+  const run_result r = cell->run(batch_);
+  if (w != nullptr) w->runs.fetch_add(1, std::memory_order_release);
+  const auto took = coarse_now() - started;
+  if (took >= rt_.config.stall_warning) rt_.report_stall(cell, took);
+  switch (r) {
+    case run_result::blocked:
+      break;
+    case run_result::again:
+      if (w != nullptr) {
+        push_local(*w, cell);
+        maybe_wake();
+      } else {
+        push_global(cell);
+      }
+      break;
+    case run_result::exited:
+      cell->release();  // the reference the process held on itself while alive
+      break;
+  }
+}
+
+void scheduler::worker_main(worker& w) {
+  tls_worker = &w;
+  while (!stopping_.load(std::memory_order_acquire)) {
+    process_cell* c = find_work(w);
+    if (c == nullptr) {
+      park(w);
+      continue;
+    }
+    if (w.searching) {
+      w.searching = false;
+      searching_.fetch_sub(1, std::memory_order_relaxed);
+    }
+    run_cell(&w, c);
+  }
+  if (w.searching) searching_.fetch_sub(1, std::memory_order_relaxed);
+  tls_worker = nullptr;
+}
+
+void scheduler::park(worker& w) {
+  if (!w.searching) {
+    w.searching = true;
+    searching_.fetch_add(1, std::memory_order_relaxed);
+  }
+  for (int i = 0; i < spin_rounds; ++i) {
+    if (work_visible() || w.runnext.load(std::memory_order_relaxed) != nullptr) return;
+    if (stopping_.load(std::memory_order_relaxed)) return;
+    // A stale runnext elsewhere is only visible to steal(): give it a look now and then.
+    if ((i & 15) == 15) {
+      if (process_cell* c = steal(w)) {
+        // Put it where find_work looks first; we are its only owner now.
+        w.runnext.store(c, std::memory_order_release);
+        return;
+      }
+    }
+    for (int k = 0; k < 32; ++k) CANOPY_CPU_RELAX();
+  }
+  w.searching = false;
+  searching_.fetch_sub(1, std::memory_order_relaxed);
+
+  {
+    std::lock_guard lk(idle_mu_);
+    idle_.push_back(&w);
+    sleeping_.fetch_add(1, std::memory_order_seq_cst);
+  }
+  if (work_visible() || stopping_.load(std::memory_order_acquire)) {
+    bool was_idle = false;
+    {
+      std::lock_guard lk(idle_mu_);
+      auto it = std::find(idle_.begin(), idle_.end(), &w);
+      if (it != idle_.end()) {
+        idle_.erase(it);
+        sleeping_.fetch_sub(1, std::memory_order_relaxed);
+        was_idle = true;
+      }
+    }
+    if (!was_idle) {  // a waker took us off the list already and counts us as searching
+      std::unique_lock lk(w.park_mu);
+      w.park_cv.wait(lk, [&] { return w.notified; });
+      w.notified = false;
+      w.searching = true;
+    }
+    return;
+  }
+  std::unique_lock lk(w.park_mu);
+  w.park_cv.wait(lk, [&] { return w.notified; });
+  w.notified = false;
+  if (!stopping_.load(std::memory_order_acquire)) w.searching = true;  // wake_one counted us
+}
+
+// ---- manual mode ---------------------------------------------------------------------------
+
+std::size_t scheduler::run_until_idle() {
+  std::size_t runs = 0;
+  for (;;) {
+    process_cell* c = pop_global(nullptr);
+    if (c == nullptr) return runs;
+    run_cell(nullptr, c);
+    ++runs;
+  }
+}
+
+void scheduler::wait_for_work(std::chrono::steady_clock::time_point until) {
+  std::unique_lock lk(global_mu_);
+  manual_cv_.wait_until(lk, until, [&] { return !global_.empty() || stopping_.load(); });
+}
+
+}  // namespace canopy::detail

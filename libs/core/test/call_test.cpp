@@ -1,0 +1,320 @@
+// call / reply: SEMANTICS.md lines 29-31, and the "no scheduler thread held hostage" rule.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <stdexcept>
+
+#include "canopy/testing/log_capture.hpp"
+#include "canopy/testing/virtual_clock.hpp"
+#include "test_support.hpp"
+
+namespace canopy::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct get {};
+struct ignore_me {};
+struct defer {};
+struct answer_later {};
+struct die {};
+
+// Answers `get` with 42, never answers `ignore_me`, keeps `defer` calls until answer_later,
+// exits with reason "died" on `die` (a call still pending then gets that reason).
+class server final : public process {
+ protected:
+  void receive(message& m) override {
+    if (m.get<get>()) reply(m.reply_to(), 42);
+    if (m.get<defer>()) held_.push_back(m.reply_to());
+    if (m.get<answer_later>()) {
+      for (auto& to : held_) reply(to, 7);
+      held_.clear();
+    }
+    if (m.get<die>()) exit(exit_reason::other("died"));
+  }
+
+ private:
+  std::vector<reply_address> held_;
+};
+
+// Calls `target` with T once started, records the outcome, then keeps recording messages.
+template <class Req>
+async call_and_record(scripted& self, pid target, std::shared_ptr<recorder> rec, duration timeout) {
+  auto r = co_await self.call<int>(target, Req{}, timeout);
+  rec->push(r ? "ok " + std::to_string(*r) : "error " + r.error().to_string());
+}
+
+template <class Req>
+pid spawn_caller(runtime& rt, pid target, std::shared_ptr<recorder> rec, duration timeout = default_call_timeout) {
+  return rt.spawn<scripted>(record_into(rec), [target, rec, timeout](scripted& self) {
+    call_and_record<Req>(self, target, rec, timeout);
+  });
+}
+
+// Deterministic: one thread (the test's), virtual time.
+class CallManual : public ::testing::Test {
+ protected:
+  std::shared_ptr<testing::virtual_clock> clk = std::make_shared<testing::virtual_clock>();
+  runtime rt{{.mode = scheduling::manual, .clock = clk, .shutdown_timeout = 100ms}};
+  std::shared_ptr<recorder> rec = std::make_shared<recorder>();
+};
+
+TEST_F(CallManual, Line29_TimesOutAfter5000msByDefaultAndTheServerRunsOn) {
+  pid s = rt.spawn<server>();
+  spawn_caller<ignore_me>(rt, s, rec);
+  rt.run_until_idle();
+  clk->advance(4999ms);
+  rt.run_until_idle();
+  EXPECT_EQ(rec->size(), 0u);
+  clk->advance(1ms);
+  rt.run_until_idle();
+  ASSERT_EQ(rec->lines(), std::vector<std::string>{"error timeout"});
+  EXPECT_TRUE(rt.is_alive(s));
+}
+
+TEST_F(CallManual, Line30_CallToADeadServerAnswersNoprocAtOnce) {
+  pid s = rt.spawn<server>();
+  rt.exit(s, exit_reason::kill());
+  rt.run_until_idle();
+  ASSERT_FALSE(rt.is_alive(s));
+  spawn_caller<get>(rt, s, rec);
+  rt.run_until_idle();  // no clock advance: the answer cannot be a timeout
+  EXPECT_EQ(rec->lines(), std::vector<std::string>{"error noproc (" + s.to_string() + ")"});
+}
+
+TEST_F(CallManual, Line30_ServerDyingDuringTheCallGivesItsExitReason) {
+  pid s = rt.spawn<server>();
+  spawn_caller<defer>(rt, s, rec);
+  rt.run_until_idle();
+  rt.send(s, die{});
+  rt.run_until_idle();
+  EXPECT_EQ(rec->lines(), std::vector<std::string>{"error exited: died"});
+}
+
+TEST_F(CallManual, Line30_CallQueuedAtAServerThatExitsGetsItsExitReason) {
+  pid s = rt.spawn<server>();
+  rt.send(s, die{});  // queued before the call: the server exits with the call unread
+  spawn_caller<get>(rt, s, rec);
+  rt.run_until_idle();
+  ASSERT_EQ(rec->size(), 1u);
+  EXPECT_TRUE(rec->lines()[0] == "error exited: died" ||
+              rec->lines()[0] == "error noproc (" + s.to_string() + ")")
+      << rec->lines()[0];
+}
+
+TEST_F(CallManual, Line30_CallingYourselfIsRefused) {
+  rt.spawn<scripted>(record_into(rec), [rec = rec](scripted& self) {
+    [](scripted& me, std::shared_ptr<recorder> r) -> async {
+      auto res = co_await me.call<int>(me.self(), get{});
+      r->push(res ? "ok" : "error " + std::string(to_string(res.code())));
+    }(self, rec);
+  });
+  rt.run_until_idle();
+  EXPECT_EQ(rec->lines(), std::vector<std::string>{"error calling_self"});
+}
+
+TEST_F(CallManual, Line31_LateReplyIsDroppedNotDelivered) {
+  pid s = rt.spawn<server>();
+  pid caller = spawn_caller<defer>(rt, s, rec, 100ms);
+  rt.run_until_idle();
+  clk->advance(100ms);
+  rt.run_until_idle();
+  ASSERT_EQ(rec->lines(), std::vector<std::string>{"error timeout"});
+  rt.send(s, answer_later{});  // the reply to the abandoned call
+  rt.run_until_idle();
+  rt.send(caller, 1);  // a marker: anything recorded before it would be the stray reply
+  rt.run_until_idle();
+  EXPECT_EQ(rec->lines(), (std::vector<std::string>{"error timeout", "int 1"}));
+}
+
+TEST_F(CallManual, ParkedCallerKeepsOtherMessagesQueuedInOrder) {
+  pid s = rt.spawn<server>();
+  pid caller = spawn_caller<defer>(rt, s, rec);
+  rt.run_until_idle();
+  rt.send(caller, 1);
+  rt.send(caller, 2);
+  rt.run_until_idle();
+  EXPECT_EQ(rec->size(), 0u);  // parked: a selective receive on the reply
+  rt.send(s, answer_later{});
+  rt.run_until_idle();
+  EXPECT_EQ(rec->lines(), (std::vector<std::string>{"ok 7", "int 1", "int 2"}));
+}
+
+TEST_F(CallManual, DeferredReplyFromAnotherProcessReachesTheCaller) {
+  pid s = rt.spawn<server>();
+  // A helper that answers on the server's behalf with the reply address it was given.
+  pid helper = rt.spawn<scripted>([](scripted& self, message& m) {
+    if (auto* to = m.get<reply_address>()) self.reply(*to, 99);
+  });
+  pid forwarder = rt.spawn<scripted>([helper](scripted& self, message& m) {
+    if (m.get<get>()) self.send(helper, m.reply_to());
+  });
+  spawn_caller<get>(rt, forwarder, rec);
+  rt.run_until_idle();
+  EXPECT_EQ(rec->lines(), std::vector<std::string>{"ok 99"});
+  EXPECT_TRUE(rt.is_alive(s));
+}
+
+TEST_F(CallManual, ReplyOfTheWrongTypeIsBadReply) {
+  pid s = rt.spawn<scripted>([](scripted& self, message& m) { self.reply(m.reply_to(), std::string("x")); });
+  spawn_caller<get>(rt, s, rec);
+  rt.run_until_idle();
+  ASSERT_EQ(rec->size(), 1u);
+  EXPECT_EQ(rec->lines()[0].rfind("error bad_reply", 0), 0u) << rec->lines()[0];
+}
+
+TEST_F(CallManual, TwoProcessesCallingEachOtherDeadlockOnlyUntilTheTimeout) {
+  struct ping {};
+  // On `ping` each calls the other: both park, neither can answer.
+  auto make = [&](std::shared_ptr<pid> other) {
+    return rt.spawn<scripted>([other, rec = rec](scripted& self, message& m) {
+      if (m.get<ping>() && !m.is_call()) {
+        [](scripted& me, pid to, std::shared_ptr<recorder> r) -> async {
+          auto res = co_await me.call<int>(to, ping{}, 1000ms);
+          r->push(res ? "ok" : std::string(to_string(res.code())));
+        }(self, *other, rec);
+      }
+    });
+  };
+  auto a_of_b = std::make_shared<pid>();
+  auto b_of_a = std::make_shared<pid>();
+  pid a = make(b_of_a);
+  pid b = make(a_of_b);
+  *b_of_a = b;
+  *a_of_b = a;
+  rt.send(a, ping{});
+  rt.send(b, ping{});
+  rt.run_until_idle();
+  EXPECT_EQ(rec->size(), 0u);
+  clk->advance(1000ms);
+  rt.run_until_idle();
+  EXPECT_EQ(rec->lines(), (std::vector<std::string>{"timeout", "timeout"}));
+  EXPECT_TRUE(rt.is_alive(a));
+  EXPECT_TRUE(rt.is_alive(b));
+}
+
+// Real threads from here on.
+
+TEST(CallThreads, ThreadCallerGetsTheReply) {
+  runtime rt({.threads = 2});
+  pid s = rt.spawn<server>();
+  auto r = rt.call<int>(s, get{});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r, 42);
+}
+
+TEST(CallThreads, Line30_ThreadCallerSeesNoprocAndExitReasons) {
+  runtime rt({.threads = 2});
+  pid s = rt.spawn<server>();
+  auto w = rt.watch(s);
+  std::thread killer([&] { rt.send(s, die{}); });
+  auto r = rt.call<int>(s, defer{}, 20s);  // queued before or after `die`: never a timeout
+  killer.join();
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(r.code() == errc::exited || r.code() == errc::noproc) << r.error().to_string();
+  ASSERT_TRUE(w.wait(20s));
+  auto again = rt.call<int>(s, get{});
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.code(), errc::noproc);
+}
+
+TEST(CallThreads, ThreadCallTimesOut) {
+  runtime rt({.threads = 2});
+  pid s = rt.spawn<server>();
+  auto r = rt.call<int>(s, ignore_me{}, 20ms);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.code(), errc::timeout);
+}
+
+TEST(CallThreads, BlockingCallInsideAProcessIsRefusedAsACrash) {
+  testing::log_capture logs;
+  runtime rt({.threads = 2, .logger = logs.logger()});
+  pid s = rt.spawn<server>();
+  pid bad = rt.spawn<scripted>([s](scripted& self, message&) { (void)self.system().call<int>(s, get{}); });
+  auto w = rt.watch(bad);
+  rt.send(bad, 1);
+  auto reason = w.wait(20s);
+  ASSERT_TRUE(reason);
+  EXPECT_EQ(reason->name(), "std::logic_error");
+  EXPECT_EQ(logs.count("crashed"), 1u);
+}
+
+// A chain of 1,000 processes, each parked in a call to the next, on 2 scheduler threads:
+// with blocking calls this would need 1,000 threads; parked processes need none.
+TEST(CallThreads, AThousandParkedCallersOnTwoThreadsAllComplete) {
+  runtime rt({.threads = 2});
+  struct relay {};
+  constexpr int n = 1000;
+  std::vector<pid> chain(n);
+  chain[n - 1] = rt.spawn<scripted>([](scripted& self, message& m) {
+    if (m.get<relay>()) self.reply(m.reply_to(), 1);
+  });
+  for (int i = n - 2; i >= 0; --i) {
+    pid next = chain[i + 1];
+    chain[i] = rt.spawn<scripted>([next](scripted& self, message& m) {
+      if (!m.get<relay>()) return;
+      [](scripted& me, pid to, reply_address from) -> async {
+        auto r = co_await me.call<int>(to, relay{}, 60s);
+        me.reply(from, r ? *r + 1 : -1);
+      }(self, next, m.reply_to());
+    });
+  }
+  auto r = rt.call<int>(chain[0], relay{}, 60s);
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(*r, n);
+}
+
+// 1,000 processes each calling another (a server) at the same time.
+TEST(CallThreads, AThousandConcurrentCallersOnTwoThreadsAllComplete) {
+  runtime rt({.threads = 2});
+  pid s = rt.spawn<server>();
+  auto done = std::make_shared<std::atomic<int>>(0);
+  for (int i = 0; i < 1000; ++i) {
+    rt.spawn<scripted>(scripted::on_message_fn{}, [s, done](scripted& self) {
+      [](scripted& me, pid to, std::shared_ptr<std::atomic<int>> d) -> async {
+        auto r = co_await me.call<int>(to, get{}, 60s);
+        if (r && *r == 42) d->fetch_add(1);
+      }(self, s, done);
+    });
+  }
+  EXPECT_TRUE(testing::wait_until([&] { return done->load() == 1000; }));
+}
+
+TEST(CallThreads, ExceptionInsideAnAsyncCoroutineCrashesTheProcess) {
+  testing::log_capture logs;
+  runtime rt({.threads = 2, .logger = logs.logger()});
+  pid s = rt.spawn<server>();
+  pid p = rt.spawn<scripted>(scripted::on_message_fn{}, [s](scripted& self) {
+    [](scripted& me, pid to) -> async {
+      (void)co_await me.call<int>(to, get{});
+      throw std::runtime_error("after the call");
+    }(self, s);
+  });
+  auto w = rt.watch(p);
+  auto reason = w.wait(20s);
+  ASSERT_TRUE(reason);
+  EXPECT_EQ(reason->to_string(), "{error,std::runtime_error,after the call}");
+}
+
+TEST(CallThreads, KillingAParkedProcessDestroysItsCoroutine) {
+  runtime rt({.threads = 2});
+  pid s = rt.spawn<server>();
+  auto guard_alive = std::make_shared<int>(0);
+  std::weak_ptr<int> watch_guard = guard_alive;
+  auto parked = std::make_shared<recorder>();
+  pid p = rt.spawn<scripted>(scripted::on_message_fn{}, [s, g = std::move(guard_alive), parked](scripted& self) mutable {
+    [](scripted& me, pid to, std::shared_ptr<int> keep, std::shared_ptr<recorder> r) -> async {
+      r->push("parked");
+      (void)co_await me.call<int>(to, ignore_me{}, infinity);
+      (void)keep;
+    }(self, s, std::move(g), parked);
+  });
+  ASSERT_TRUE(parked->wait_for(1));
+  auto w = rt.watch(p);
+  rt.exit(p, exit_reason::kill());
+  EXPECT_EQ(w.wait(20s)->what(), exit_reason::kind::killed);
+  EXPECT_TRUE(watch_guard.expired());  // the frame (holding `keep`) is gone
+}
+
+}  // namespace
+}  // namespace canopy::test
