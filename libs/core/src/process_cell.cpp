@@ -66,7 +66,11 @@ process_cell* process_cell::current() noexcept { return tls_current; }
 void process_cell::destroy() noexcept {
   const std::size_t alignment = alignment_;
   this->~process_cell();
-  ::operator delete(static_cast<void*>(this), std::align_val_t(alignment));
+  if (alignment <= __STDCPP_DEFAULT_NEW_ALIGNMENT__) {
+    ::operator delete(static_cast<void*>(this));
+  } else {
+    ::operator delete(static_cast<void*>(this), std::align_val_t(alignment));
+  }
 }
 
 void process_cell::attach(process* behaviour) noexcept {
@@ -331,6 +335,9 @@ void process_cell::terminate(const exit_reason& given) noexcept {
   }
   pending_exception_ = nullptr;
   if (named_.load(std::memory_order_acquire)) rt_.unregister_all(this);
+  // Gone from names and the process table before anyone is told, so an observer of our
+  // exit never finds us listed.
+  rt_.table_remove(this);
 
   auto bounce_list = [&](message_node* n) {
     while (n) {
@@ -348,7 +355,6 @@ void process_cell::terminate(const exit_reason& given) noexcept {
     for (auto& w : ext_->watchers) post(w.target, make_down_node(w.ref, self, reason, w.for_call));
     delete std::exchange(ext_, nullptr);
   }
-  rt_.table_remove(this);
 }
 
 // What a message still queued at exit turns into for its sender.

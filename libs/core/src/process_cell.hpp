@@ -101,6 +101,8 @@ class process_cell final : public cell_base {
   // Intrusive links of the runtime's process table.
   process_cell* table_prev = nullptr;
   process_cell* table_next = nullptr;
+  // Intrusive link of the scheduler's injection stack (work from outside the workers).
+  process_cell* inject_next = nullptr;
 
  private:
   static constexpr std::uint8_t flag_started = 1;

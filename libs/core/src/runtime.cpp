@@ -58,7 +58,10 @@ pid spawn_process(runtime_core& rt, const spawn_args& a) {
   if (rt.shutting_down.load(std::memory_order_acquire)) return {};
   const std::size_t alignment = std::max(a.align, alignof(process_cell));
   const std::size_t offset = (sizeof(process_cell) + alignment - 1) / alignment * alignment;
-  void* mem = ::operator new(offset + a.size, std::align_val_t(alignment));
+  // glibc's aligned allocation path is much slower than malloc: use it only when needed.
+  void* mem = alignment <= __STDCPP_DEFAULT_NEW_ALIGNMENT__
+                  ? ::operator new(offset + a.size)
+                  : ::operator new(offset + a.size, std::align_val_t(alignment));
   auto* cell = new (mem) process_cell(rt, rt.next_pid_id(), alignment);
   process* behaviour = nullptr;
   try {

@@ -23,8 +23,6 @@ constexpr int spin_rounds = 64;
 constexpr unsigned runnext_streak_limit = 16;
 // Every this many picks, the global queue is checked first (fairness for outside work).
 constexpr std::uint64_t global_check_interval = 61;
-// The most a worker takes from the global queue at once.
-constexpr std::size_t global_batch = 32;
 
 // A coarse monotonic clock (a few ns, ms resolution): enough to spot a stalled handler.
 std::chrono::milliseconds coarse_now() noexcept {
@@ -116,10 +114,14 @@ void scheduler::schedule(process_cell* cell) noexcept {
   }
   push_global(cell);
   if (mode_ == scheduling::manual) {
+    std::lock_guard lk(manual_mu_);  // pairs with wait_for_work's predicate check
     manual_cv_.notify_all();
-  } else {
-    maybe_wake();
+    return;
   }
+  // Work from outside: an awake worker polls the injection stack anyway, so wake a worker
+  // only when all are asleep. Waking on every push would cost a futex call per spawn when
+  // a thread spawns many processes.
+  if (sleeping_.fetch_add(0, std::memory_order_seq_cst) == workers_.size()) wake_one();
 }
 
 void scheduler::push_local(worker& w, process_cell* cell) {
@@ -128,10 +130,25 @@ void scheduler::push_local(worker& w, process_cell* cell) {
   w.local_size.store(w.local.size(), std::memory_order_relaxed);
 }
 
-void scheduler::push_global(process_cell* cell) {
-  std::lock_guard lk(global_mu_);
-  global_.push_back(cell);
-  global_size_.store(global_.size(), std::memory_order_relaxed);
+bool scheduler::push_global(process_cell* cell) noexcept {
+  process_cell* head = injected_.load(std::memory_order_relaxed);
+  do {
+    cell->inject_next = head;
+  } while (!injected_.compare_exchange_weak(head, cell, std::memory_order_release, std::memory_order_relaxed));
+  return head == nullptr;
+}
+
+process_cell* scheduler::take_injected() noexcept {
+  if (injected_.load(std::memory_order_relaxed) == nullptr) return nullptr;
+  process_cell* c = injected_.exchange(nullptr, std::memory_order_acquire);
+  process_cell* reversed = nullptr;  // newest-first: reverse to arrival order
+  while (c) {
+    process_cell* next = c->inject_next;
+    c->inject_next = reversed;
+    reversed = c;
+    c = next;
+  }
+  return reversed;
 }
 
 // The pusher published work, then looks for sleepers; a parking worker counts itself as
@@ -163,27 +180,35 @@ void scheduler::wake_one() noexcept {
 
 // ---- finding work ----------------------------------------------------------------------------
 
+// Takes all injected work: runs the oldest, queues the rest locally (thieves spread it).
 process_cell* scheduler::pop_global(worker* w) {
-  if (global_size_.load(std::memory_order_relaxed) == 0) return nullptr;
-  std::unique_lock lk(global_mu_);
-  if (global_.empty()) return nullptr;
-  process_cell* first = global_.front();
-  global_.pop_front();
-  std::size_t extra = 0;
-  if (w != nullptr) {
-    extra = std::min(global_batch, global_.size() / workers_.size());
-  }
-  if (extra == 0) {
-    global_size_.store(global_.size(), std::memory_order_relaxed);
+  if (w == nullptr) {  // manual mode
+    std::lock_guard lk(manual_mu_);
+    for (process_cell* c = take_injected(); c != nullptr;) {
+      process_cell* next = std::exchange(c->inject_next, nullptr);
+      manual_queue_.push_back(c);
+      c = next;
+    }
+    if (manual_queue_.empty()) return nullptr;
+    process_cell* first = manual_queue_.front();
+    manual_queue_.pop_front();
     return first;
   }
-  std::vector<process_cell*> moved(global_.begin(), global_.begin() + static_cast<std::ptrdiff_t>(extra));
-  global_.erase(global_.begin(), global_.begin() + static_cast<std::ptrdiff_t>(extra));
-  global_size_.store(global_.size(), std::memory_order_relaxed);
-  lk.unlock();
-  std::lock_guard llk(w->mu);
-  w->local.insert(w->local.end(), moved.begin(), moved.end());
-  w->local_size.store(w->local.size(), std::memory_order_relaxed);
+  process_cell* first = take_injected();
+  if (first == nullptr) return nullptr;
+  process_cell* rest = std::exchange(first->inject_next, nullptr);
+  if (rest != nullptr) {
+    {
+      std::lock_guard lk(w->mu);
+      for (process_cell* c = rest; c != nullptr;) {
+        process_cell* next = std::exchange(c->inject_next, nullptr);
+        w->local.push_back(c);
+        c = next;
+      }
+      w->local_size.store(w->local.size(), std::memory_order_relaxed);
+    }
+    maybe_wake();
+  }
   return first;
 }
 
@@ -258,7 +283,7 @@ process_cell* scheduler::find_work(worker& w) {
 }
 
 bool scheduler::work_visible() const noexcept {
-  if (global_size_.load(std::memory_order_relaxed) > 0) return true;
+  if (injected_.load(std::memory_order_relaxed) != nullptr) return true;
   return std::any_of(workers_.begin(), workers_.end(), [](const auto& v) {
     return v->local_size.load(std::memory_order_relaxed) > 0;
   });
@@ -280,7 +305,8 @@ void scheduler::run_cell(worker* w, process_cell* cell) {
         push_local(*w, cell);
         maybe_wake();
       } else {
-        push_global(cell);
+        std::lock_guard lk(manual_mu_);
+        manual_queue_.push_back(cell);
       }
       break;
     case run_result::exited:
@@ -371,8 +397,10 @@ std::size_t scheduler::run_until_idle() {
 }
 
 void scheduler::wait_for_work(std::chrono::steady_clock::time_point until) {
-  std::unique_lock lk(global_mu_);
-  manual_cv_.wait_until(lk, until, [&] { return !global_.empty() || stopping_.load(); });
+  std::unique_lock lk(manual_mu_);
+  manual_cv_.wait_until(lk, until, [&] {
+    return !manual_queue_.empty() || injected_.load() != nullptr || stopping_.load();
+  });
 }
 
 }  // namespace canopy::detail

@@ -11,6 +11,8 @@
 //   no CPU (CAF's most reported complaint is the opposite).
 // - A worker is woken only when work piles up in a local or global queue, never for a
 //   runnext hand-off, so ping-pong pairs do not pay a futex wake per message.
+// - Work from other threads goes through a lock-free stack taken whole by one worker and
+//   spread by stealing; outside threads wake a worker only if all are asleep.
 // - Local queues are mutex-protected deques: uncontended locks cost ~20 ns and only thieves
 //   contend; a lock-free deque can replace them if a benchmark ever shows the need.
 
@@ -61,7 +63,10 @@ class scheduler {
   process_cell* steal(worker& w);
   bool work_visible() const noexcept;
   void push_local(worker& w, process_cell* cell);
-  void push_global(process_cell* cell);
+  // True if the stack was empty (the push made work visible).
+  bool push_global(process_cell* cell) noexcept;
+  // Takes everything injected so far, oldest first.
+  process_cell* take_injected() noexcept;
   void maybe_wake() noexcept;
   void wake_one() noexcept;
   void park(worker& w);
@@ -72,10 +77,12 @@ class scheduler {
   unsigned batch_;
   std::vector<std::unique_ptr<worker>> workers_;
 
-  mutable std::mutex global_mu_;
-  std::deque<process_cell*> global_;
-  std::atomic<std::size_t> global_size_{0};
+  // Work from outside the workers: a lock-free stack that pushers CAS onto and a worker
+  // takes whole with one exchange, so a thread spawning many processes never takes a lock.
+  std::atomic<process_cell*> injected_{nullptr};
+  std::mutex manual_mu_;
   std::condition_variable manual_cv_;  // manual mode: work arrived
+  std::deque<process_cell*> manual_queue_;  // manual mode: taken from injected_, in order
 
   std::mutex idle_mu_;
   std::vector<worker*> idle_;

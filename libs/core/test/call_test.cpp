@@ -284,16 +284,19 @@ TEST(CallThreads, ExceptionInsideAnAsyncCoroutineCrashesTheProcess) {
   testing::log_capture logs;
   runtime rt({.threads = 2, .logger = logs.logger()});
   pid s = rt.spawn<server>();
-  pid p = rt.spawn<scripted>(scripted::on_message_fn{}, [s](scripted& self) {
+  pid p = rt.spawn<scripted>([s](scripted& self, message& m) {
+    if (!m.get<int>()) return;
     [](scripted& me, pid to) -> async {
       (void)co_await me.call<int>(to, get{});
       throw std::runtime_error("after the call");
     }(self, s);
   });
-  auto w = rt.watch(p);
+  auto w = rt.watch(p);  // watching before the crash is started
+  rt.send(p, 1);
   auto reason = w.wait(20s);
   ASSERT_TRUE(reason);
   EXPECT_EQ(reason->to_string(), "{error,std::runtime_error,after the call}");
+  EXPECT_EQ(logs.count("crashed"), 1u);
 }
 
 TEST(CallThreads, KillingAParkedProcessDestroysItsCoroutine) {

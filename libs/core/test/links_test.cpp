@@ -97,7 +97,12 @@ TEST_F(Links, Line38_LinkingToADeadProcessDeliversNoproc) {
   EXPECT_EQ(rec->lines().at(0), "exit noproc");
   EXPECT_TRUE(rt.is_alive(trapper));
 
-  auto wn = rt.watch(rt.spawn<scripted>(obedient(rec), [dead](scripted& self) { self.link(dead); }));
+  // Without trapping, the noproc exit signal kills the linker.
+  pid linker = rt.spawn<scripted>([dead](scripted& self, message& m) {
+    if (m.get<int>()) self.link(dead);
+  });
+  auto wn = rt.watch(linker);  // set up while the linker is alive, so noproc is its reason
+  rt.send(linker, 1);
   EXPECT_EQ(wn.wait(20s)->what(), exit_reason::kind::noproc);
 }
 

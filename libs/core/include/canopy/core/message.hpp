@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "canopy/core/detail/cell.hpp"
+#include "canopy/core/detail/node_pool.hpp"
 #include "canopy/core/exit_reason.hpp"
 #include "canopy/core/pid.hpp"
 #include "canopy/core/refs.hpp"
@@ -76,7 +77,9 @@ struct typed_node final : message_node {
 
 template <class T>
 void destroy_typed(message_node* n) noexcept {
-  delete static_cast<typed_node<T>*>(n);
+  auto* typed = static_cast<typed_node<T>*>(n);
+  typed->~typed_node<T>();
+  node_deallocate<sizeof(typed_node<T>), alignof(typed_node<T>)>(typed);
 }
 
 // One tag per type; its address is the type's identity (inline variable: one per program).
@@ -87,7 +90,14 @@ struct no_payload {};
 
 template <class T, class... A>
 message_node* make_node(node_kind kind, A&&... args) {
-  auto* n = new typed_node<T>(std::forward<A>(args)...);
+  void* mem = node_allocate<sizeof(typed_node<T>), alignof(typed_node<T>)>();
+  typed_node<T>* n;
+  try {
+    n = new (mem) typed_node<T>(std::forward<A>(args)...);
+  } catch (...) {
+    node_deallocate<sizeof(typed_node<T>), alignof(typed_node<T>)>(mem);
+    throw;
+  }
   n->tag = &tag_for<T>;
   n->kind = kind;
   return n;

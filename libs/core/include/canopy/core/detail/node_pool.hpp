@@ -1,0 +1,44 @@
+#pragma once
+// Internal: the allocator behind message nodes.
+//
+// Why not plain operator new: a message is allocated by its sender's thread and freed by
+// its receiver's, the pattern glibc malloc handles worst (its per-thread caches hold 7
+// chunks, then every free takes an arena lock): measured, 1->1 sends ran at 6.5M/s with
+// glibc and 17-22M/s with jemalloc or tcmalloc. This pool keeps per-thread free lists per
+// size class and moves chunks between threads in batches of 64 through a central list, so
+// the cross-thread pattern costs two lock operations per 64 messages. Memory returns to
+// operator delete once a class's central list holds more than a bound, so a burst of
+// queued messages is not kept forever. Under AddressSanitizer the pool steps aside so
+// use-after-free of a message is still caught.
+// Thread-safety: allocate and deallocate from any thread.
+
+#include <cstddef>
+#include <new>
+
+namespace canopy::detail {
+
+inline constexpr std::size_t node_pool_granule = 32;
+inline constexpr std::size_t node_pool_max = 256;  // larger nodes use operator new
+
+void* pool_allocate(std::size_t size);
+void pool_deallocate(void* p, std::size_t size) noexcept;
+
+template <std::size_t Size, std::size_t Align>
+void* node_allocate() {
+  if constexpr (Size <= node_pool_max && Align <= alignof(std::max_align_t)) {
+    return pool_allocate(Size);
+  } else {
+    return ::operator new(Size, std::align_val_t(Align));
+  }
+}
+
+template <std::size_t Size, std::size_t Align>
+void node_deallocate(void* p) noexcept {
+  if constexpr (Size <= node_pool_max && Align <= alignof(std::max_align_t)) {
+    pool_deallocate(p, Size);
+  } else {
+    ::operator delete(p, std::align_val_t(Align));
+  }
+}
+
+}  // namespace canopy::detail
