@@ -54,6 +54,7 @@ struct runtime_config {
 };
 
 // Waits, from a non-process thread, for one process to exit (a monitor owned by a thread).
+// It must not outlive the runtime that made it.
 class exit_watch {
  public:
   exit_watch() = default;
