@@ -178,11 +178,7 @@ void process_cell::dispatch(message_node* n) noexcept {
   switch (n->kind) {
     case node_kind::user:
     case node_kind::call:
-      if (parked()) {
-        stash(n);
-      } else {
-        deliver(n);
-      }
+      accept(n);
       return;
     case node_kind::reply:
       if (parked() && n->ref == ext_->await_ref) {
@@ -210,11 +206,7 @@ void process_cell::dispatch(message_node* n) noexcept {
         return;
       }
       n->kind = node_kind::user;
-      if (parked()) {
-        stash(n);
-      } else {
-        deliver(n);
-      }
+      accept(n);
       return;
     }
     case node_kind::exit:
@@ -238,6 +230,15 @@ void process_cell::dispatch(message_node* n) noexcept {
       return;
   }
   destroy_node(n);
+}
+
+// A message for user code: handled now, or set aside while parked in a call.
+void process_cell::accept(message_node* n) noexcept {
+  if (parked()) {
+    stash(n);
+  } else {
+    deliver(n);
+  }
 }
 
 void process_cell::deliver(message_node* n) noexcept {
@@ -301,11 +302,7 @@ void process_cell::handle_exit_signal(message_node* n) noexcept {
   }
   if (traps_exits()) {  // SEMANTICS 40: delivered as a message
     n->kind = node_kind::user;
-    if (parked()) {
-      stash(n);
-    } else {
-      deliver(n);
-    }
+    accept(n);
     return;
   }
   exit_reason reason = std::move(sig.reason);

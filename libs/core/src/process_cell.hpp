@@ -117,6 +117,7 @@ class process_cell final : public cell_base {
   message_node* next_message() noexcept;
   void stash(message_node* node) noexcept;
   void dispatch(message_node* node) noexcept;
+  void accept(message_node* node) noexcept;
   void deliver(message_node* node) noexcept;
   void handle_exit_signal(message_node* node) noexcept;
   void complete_call(call_outcome outcome) noexcept;

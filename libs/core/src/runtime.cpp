@@ -54,6 +54,18 @@ call_outcome outcome_of(node_ptr n, const cell_ref& callee) {
 }
 }  // namespace
 
+void send_to(const pid& to, message_node* node) noexcept {
+  if (!to || to.cell()->enqueue(node) == enqueue_result::closed) destroy_node(node);
+}
+
+timer_ref send_after_to(runtime_core& rt, duration delay, const pid& to, message_node* node) {
+  if (!to) {
+    destroy_node(node);
+    return {};
+  }
+  return rt.start_timer(delay, to.cell(), node);
+}
+
 pid spawn_process(runtime_core& rt, const spawn_args& a) {
   if (rt.shutting_down.load(std::memory_order_acquire)) return {};
   const std::size_t alignment = std::max(a.align, alignof(process_cell));
@@ -118,16 +130,10 @@ runtime::~runtime() { shutdown(); }
 
 void runtime::shutdown() { core_->shutdown(); }
 
-void runtime::send_node(const pid& to, detail::message_node* node) {
-  if (!to || to.cell()->enqueue(node) == detail::enqueue_result::closed) detail::destroy_node(node);
-}
+void runtime::send_node(const pid& to, detail::message_node* node) { detail::send_to(to, node); }
 
 timer_ref runtime::send_after_node(duration delay, const pid& to, detail::message_node* node) {
-  if (!to) {
-    detail::destroy_node(node);
-    return {};
-  }
-  return core_->start_timer(delay, to.cell(), node);
+  return detail::send_after_to(*core_, delay, to, node);
 }
 
 bool runtime::cancel_timer(timer_ref ref) { return core_->timers.cancel(ref); }
@@ -242,16 +248,10 @@ runtime& process::system() const { return *cell_->rt().owner; }
 
 detail::runtime_core& process::core() const { return cell_->rt(); }
 
-void process::send_node(const pid& to, detail::message_node* node) {
-  if (!to || to.cell()->enqueue(node) == detail::enqueue_result::closed) detail::destroy_node(node);
-}
+void process::send_node(const pid& to, detail::message_node* node) { detail::send_to(to, node); }
 
 timer_ref process::send_after_node(duration delay, const pid& to, detail::message_node* node) {
-  if (!to) {
-    detail::destroy_node(node);
-    return {};
-  }
-  return cell_->rt().start_timer(delay, to.cell(), node);
+  return detail::send_after_to(cell_->rt(), delay, to, node);
 }
 
 bool process::cancel_timer(timer_ref ref) { return cell_->rt().timers.cancel(ref); }

@@ -22,6 +22,11 @@ namespace canopy::detail {
 // Unique refs for calls and monitors, handed out in per-thread blocks to avoid contention.
 std::uint64_t new_ref() noexcept;
 
+class runtime_core;
+// A send from anywhere: a no-op (the node freed) if `to` is null or dead.
+void send_to(const pid& to, message_node* node) noexcept;
+timer_ref send_after_to(runtime_core& rt, duration delay, const pid& to, message_node* node);
+
 class runtime_core {
  public:
   runtime_core(runtime_config config, runtime* owner);
