@@ -49,6 +49,29 @@ function(canopy_add_library name)
   install(TARGETS ${target} EXPORT canopy-targets
           ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
   install(DIRECTORY include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+  canopy_check_headers(${target})
+endfunction()
+
+# Every public header must compile on its own (STYLE.md 12): one generated translation
+# unit per header, compiled with the tests.
+function(canopy_check_headers target)
+  if(NOT CANOPY_BUILD_TESTS)
+    return()
+  endif()
+  file(GLOB_RECURSE headers RELATIVE ${CMAKE_CURRENT_SOURCE_DIR}/include
+       CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/include/*.hpp)
+  set(sources)
+  foreach(header IN LISTS headers)
+    string(MAKE_C_IDENTIFIER ${header} stem)
+    set(tu ${CMAKE_CURRENT_BINARY_DIR}/header_check/${stem}.cpp)
+    file(CONFIGURE OUTPUT ${tu} CONTENT "#include \"${header}\"\n")
+    list(APPEND sources ${tu})
+  endforeach()
+  if(sources)
+    add_library(${target}_header_check OBJECT ${sources})
+    target_link_libraries(${target}_header_check PRIVATE ${target})
+    canopy_target_defaults(${target}_header_check)
+  endif()
 endfunction()
 
 function(canopy_add_app name)
