@@ -42,7 +42,7 @@ class observer final : public canopy::process {
   explicit observer(canopy::pid counter) : counter_(std::move(counter)) {}
 
  protected:
-  void init() override {
+  void on_start() override {
     process_flag(canopy::trap_exit::on);
     link(counter_);
     monitor(counter_);

@@ -78,7 +78,7 @@ class idle_process final : public canopy::process {
   explicit idle_process(std::atomic<std::size_t>* started) : started_(started) {}
 
  protected:
-  void init() override { started_->fetch_add(1, std::memory_order_relaxed); }
+  void on_start() override { started_->fetch_add(1, std::memory_order_relaxed); }
   void receive(canopy::message&) override {}
 
  private:
@@ -148,7 +148,7 @@ class call_client final : public canopy::process {
       : server_(std::move(server)), calls_(calls), done_(done) {}
 
  protected:
-  void init() override {}
+  void on_start() override {}
   void receive(canopy::message& m) override {
     if (m.is<int>()) loop();
   }

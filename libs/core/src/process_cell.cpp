@@ -87,6 +87,30 @@ bool process_cell::is_alive() const noexcept {
   return head_.load(std::memory_order_acquire) != closed_tag();
 }
 
+std::optional<exit_reason> process_cell::init_inline(function_ref<void(process&)> after_init) noexcept {
+  current_scope scope(this);
+  flags_ |= flag_started;
+  guarded([this] { behaviour_->on_start(); });
+  guarded([&] { after_init(*behaviour_); });
+  if (!(flags_ & flag_exiting)) return std::nullopt;
+  exit_reason reason = ext_->pending_exit;
+  terminate(reason);
+  return reason;
+}
+
+void process_cell::discard() noexcept {
+  current_scope scope(this);
+  flags_ |= flag_started;
+  terminate(exit_reason::normal());
+}
+
+void process_cell::enter_scheduling() noexcept {
+  message_node* expected = nullptr;
+  if (!head_.compare_exchange_strong(expected, blocked_tag(), std::memory_order_acq_rel,
+                                     std::memory_order_acquire))
+    rt_.sched.schedule(this);  // init mailed itself (or someone used its name)
+}
+
 // ---- mailbox ---------------------------------------------------------------------------
 
 enqueue_result process_cell::enqueue(message_node* node) noexcept {
@@ -155,7 +179,7 @@ run_result process_cell::run(unsigned budget) noexcept {
   current_scope scope(this);
   if (!(flags_ & flag_started)) {
     flags_ |= flag_started;
-    guarded([this] { behaviour_->init(); });
+    guarded([this] { behaviour_->on_start(); });
   }
   for (unsigned i = 0; i < budget && !(flags_ & flag_exiting); ++i) {
     message_node* n = next_message();
@@ -177,6 +201,7 @@ run_result process_cell::run(unsigned budget) noexcept {
 void process_cell::dispatch(message_node* n) noexcept {
   switch (n->kind) {
     case node_kind::user:
+    case node_kind::cast:
     case node_kind::call:
       accept(n);
       return;

@@ -14,11 +14,13 @@
 #include <coroutine>
 #include <cstdint>
 #include <exception>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "canopy/core/detail/call.hpp"
 #include "canopy/core/detail/cell.hpp"
+#include "canopy/core/detail/function_ref.hpp"
 #include "canopy/core/exit_reason.hpp"
 #include "canopy/core/message.hpp"
 #include "canopy/core/pid.hpp"
@@ -66,11 +68,20 @@ class process_cell final : public cell_base {
   process_cell(runtime_core& rt, std::uint64_t id, std::size_t alignment) noexcept;
 
   enqueue_result enqueue(message_node* node) noexcept override;
-  // Runs up to `budget` messages (and init() first, once).
+  // Runs up to `budget` messages (and on_start() first, once).
   run_result run(unsigned budget) noexcept;
 
   // Called once, before the first run (spawn).
   void attach(process* behaviour) noexcept;
+  // Runs on_start() on the calling thread (a synchronous start), then `after_init`. If the
+  // process exited meanwhile it is terminated here and its exit reason returned; the
+  // caller then drops the process's own reference.
+  std::optional<exit_reason> init_inline(function_ref<void(process&)> after_init) noexcept;
+  // Exits a process that never ran (its init is not called; its destructor is); the
+  // caller then drops the process's own reference.
+  void discard() noexcept;
+  // After an inline init: blocks the mailbox, or schedules the process if it has mail.
+  void enter_scheduling() noexcept;
   // Spawn-time ties, set before the process runs (no other thread sees it yet).
   void add_link_unsafe(cell_ref other);
   void add_watcher_unsafe(cell_ref target, std::uint64_t ref);

@@ -66,8 +66,9 @@ timer_ref send_after_to(runtime_core& rt, duration delay, const pid& to, message
   return rt.start_timer(delay, to.cell(), node);
 }
 
-pid spawn_process(runtime_core& rt, const spawn_args& a) {
-  if (rt.shutting_down.load(std::memory_order_acquire)) return {};
+namespace {
+// Allocates the process (control block + object) without scheduling it.
+process_cell* create_process(runtime_core& rt, const spawn_args& a) {
   const std::size_t alignment = std::max(a.align, alignof(process_cell));
   const std::size_t offset = (sizeof(process_cell) + alignment - 1) / alignment * alignment;
   // glibc's aligned allocation path is much slower than malloc: use it only when needed.
@@ -83,6 +84,11 @@ pid spawn_process(runtime_core& rt, const spawn_args& a) {
     throw;
   }
   cell->attach(behaviour);
+  return cell;
+}
+
+// Links or monitors the new process to its parent (before the child runs on its own).
+void tie_to_parent(process_cell* cell, const spawn_args& a) {
   if (a.parent != nullptr && a.tie == spawn_tie::link) {
     cell->add_link_unsafe(cell_ref::share(a.parent));
     a.parent->add_link_unsafe(cell_ref::share(cell));
@@ -92,11 +98,47 @@ pid spawn_process(runtime_core& rt, const spawn_args& a) {
     a.parent->add_held_monitor(ref, cell_ref::share(cell));
     if (a.monitor_out) *a.monitor_out = monitor_ref(ref);
   }
+}
+}  // namespace
+
+pid spawn_process(runtime_core& rt, const spawn_args& a) {
+  if (rt.shutting_down.load(std::memory_order_acquire)) return {};
+  process_cell* cell = create_process(rt, a);
+  tie_to_parent(cell, a);
   rt.table_add(cell);
   pid result(cell_ref::share(cell));
   rt.sched.schedule(cell);
   return result;
 }
+
+result<pid> start_process(runtime_core& rt, const spawn_args& a, std::string_view name,
+                          function_ref<void(process&)> after_init) {
+  if (rt.shutting_down.load(std::memory_order_acquire)) return error(errc::shutting_down);
+  process_cell* cell = create_process(rt, a);
+  rt.table_add(cell);
+  pid started(cell_ref::share(cell));
+  if (!name.empty()) {
+    auto named = rt.register_name(std::string(name), cell);
+    if (!named) {
+      cell->discard();  // never ran: init is not called
+      cell->release();
+      if (named.code() == errc::already_registered) return error(errc::already_started, named.error().context());
+      return named.error();
+    }
+  }
+  if (auto failed = cell->init_inline(after_init)) {
+    cell->release();  // the reference the process held on itself
+    return error::with_reason(errc::start_failed, *failed, started.to_string());
+  }
+  tie_to_parent(cell, a);
+  cell->enter_scheduling();
+  return started;
+}
+
+process_cell* current_process() noexcept { return process_cell::current(); }
+pid pid_of(process_cell* cell) noexcept { return cell ? cell->self_pid() : pid(); }
+runtime_core& core_of(process_cell* cell) noexcept { return cell->rt(); }
+runtime_core& core_of(runtime& rt) noexcept { return rt.core(); }
 
 std::optional<error> begin_call(process_cell* self, const pid& to, message_node* request, duration timeout) {
   return running(self).begin_call(to, request, timeout);

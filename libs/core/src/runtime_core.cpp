@@ -146,7 +146,7 @@ void runtime_core::report_crash(process_cell* c, const exit_reason& reason,
       if (auto it = name_of_.find(c); it != name_of_.end()) name = " (" + it->second + ")";
     }
     logger->error("process {}{} crashed: {}; last message: {}", c->self_pid().to_string(), name,
-                  reason.to_string(), last ? type_name(*last) : std::string("none (in init)"));
+                  reason.to_string(), last ? type_name(*last) : std::string("none (in on_start)"));
   } catch (...) {  // logging must never take the runtime down
   }
 }

@@ -19,7 +19,7 @@ struct errc_name {
   errc code;
   std::string_view name;
 };
-constexpr std::array<errc_name, 9> errc_names{{
+constexpr std::array<errc_name, 12> errc_names{{
     {errc::noproc, "noproc"},
     {errc::timeout, "timeout"},
     {errc::exited, "exited"},
@@ -29,6 +29,9 @@ constexpr std::array<errc_name, 9> errc_names{{
     {errc::not_registered, "not_registered"},
     {errc::invalid_argument, "invalid_argument"},
     {errc::shutting_down, "shutting_down"},
+    {errc::already_started, "already_started"},
+    {errc::start_failed, "start_failed"},
+    {errc::ignored, "ignored"},
 }};
 }  // namespace
 
@@ -45,14 +48,18 @@ std::optional<errc> errc_from_string(std::string_view text) noexcept {
 }
 
 error error::from_exit(exit_reason reason, std::string context) {
-  error e(errc::exited, std::move(context));
+  return with_reason(errc::exited, std::move(reason), std::move(context));
+}
+
+error error::with_reason(errc code, exit_reason reason, std::string context) {
+  error e(code, std::move(context));
   e.reason_ = std::move(reason);
   return e;
 }
 
 std::string error::to_string() const {
   std::string out(canopy::to_string(code_));
-  if (code_ == errc::exited) out += ": " + reason_.to_string();
+  if (code_ == errc::exited || code_ == errc::start_failed) out += ": " + reason_.to_string();
   if (!context_.empty()) out += " (" + context_ + ")";
   return out;
 }

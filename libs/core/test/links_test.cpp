@@ -235,7 +235,7 @@ TEST_F(Links, SpawnLinkTiesTheChildBeforeItRuns) {
   EXPECT_EQ(rec->lines().at(0), "exit {error,std::runtime_error,init failed}");
   EXPECT_TRUE(rt.is_alive(parent));
   EXPECT_EQ(logs.count("crashed"), 1u);
-  EXPECT_EQ(logs.count("last message: none (in init)"), 1u);
+  EXPECT_EQ(logs.count("last message: none (in on_start)"), 1u);
 }
 
 TEST_F(Links, SpawnMonitorReportsTheChildsExit) {

@@ -44,7 +44,7 @@ class scripted : public process {
   using process::unlink;
 
  protected:
-  void init() override {
+  void on_start() override {
     if (on_init_) on_init_(*this);
   }
   void receive(message& m) override {

@@ -25,6 +25,9 @@ enum class errc : unsigned char {
   not_registered = 7,      // no process holds that name
   invalid_argument = 8,    // an argument is out of range or malformed
   shutting_down = 9,       // the runtime is stopping and refuses new work
+  already_started = 10,    // a process to be started under a name finds it taken (context: holder)
+  start_failed = 11,       // init stopped or crashed; error::reason() says why
+  ignored = 12,            // init answered ignore: nothing was started
 };
 
 [[nodiscard]] std::string_view to_string(errc code) noexcept;
@@ -35,10 +38,12 @@ class error {
   error(errc code, std::string context = {}) : code_(code), context_(std::move(context)) {}  // NOLINT: implicit by design
   // An `exited` error carrying the callee's exit reason.
   static error from_exit(exit_reason reason, std::string context = {});
+  // Any code with an exit reason attached (errc::start_failed).
+  static error with_reason(errc code, exit_reason reason, std::string context = {});
 
   [[nodiscard]] errc code() const noexcept { return code_; }
   [[nodiscard]] const std::string& context() const noexcept { return context_; }
-  // The callee's exit reason for errc::exited; normal() otherwise.
+  // The exit reason for errc::exited and errc::start_failed; normal() otherwise.
   [[nodiscard]] const exit_reason& reason() const noexcept { return reason_; }
   // "timeout", "noproc: <context>", "exited: {error, boom}" ...
   [[nodiscard]] std::string to_string() const;

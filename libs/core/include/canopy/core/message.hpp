@@ -39,6 +39,7 @@ namespace detail {
 
 enum class node_kind : std::uint8_t {
   user,          // send()
+  cast,          // cast(): a send that a gen_server hands to handle_cast
   call,          // a request: `from` is where the reply goes, `ref` correlates it
   reply,         // the answer to a call with `ref`
   down,          // a monitor fired (payload down_message); flag call_monitor for calls
@@ -151,6 +152,8 @@ class message {
   [[nodiscard]] const T* get() const noexcept {
     return is<T>() ? &static_cast<const detail::typed_node<T>*>(node_)->value : nullptr;
   }
+  // True for a message sent with cast() (as opposed to a plain send()).
+  [[nodiscard]] bool is_cast() const noexcept { return node_->kind == detail::node_kind::cast; }
   // True for a request sent with call(): answer it with reply(reply_to(), value).
   [[nodiscard]] bool is_call() const noexcept { return node_->kind == detail::node_kind::call; }
   // Where the reply goes; empty unless is_call().

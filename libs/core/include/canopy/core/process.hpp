@@ -5,7 +5,7 @@
 // be used only from inside its own callbacks.
 //
 // Contract (SEMANTICS.md 38-42 for links, monitors and exit signals):
-//   init()              runs once, in the process, before any message. Optional.
+//   on_start()          runs once, in the process, before any message. Optional.
 //   receive(message&)   runs for every message, to completion. Ask the message what it
 //                       holds with get<T>(); answer a call() with reply(m.reply_to(), v).
 //   destructor          runs when the process exits, for any reason (also after a kill):
@@ -28,6 +28,7 @@
 
 #include <coroutine>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -62,6 +63,19 @@ struct spawn_args {
   monitor_ref* monitor_out = nullptr;
 };
 pid spawn_process(runtime_core& rt, const spawn_args& args);
+
+// Synchronous start (proc_lib-style), the base of gen_server::start: registers `name` (if
+// not empty), runs on_start() on the calling thread before the process is scheduled, lets
+// `after_init` inspect the object while it still exists, and only then ties the process
+// to its parent. Fails with already_started (name taken), start_failed (on_start exited or
+// crashed; the reason attached) or shutting_down.
+result<pid> start_process(runtime_core& rt, const spawn_args& args, std::string_view name,
+                          function_ref<void(process&)> after_init);
+// The process running on this thread, if any (a start_link's parent).
+process_cell* current_process() noexcept;
+pid pid_of(process_cell* cell) noexcept;
+runtime_core& core_of(process_cell* cell) noexcept;
+runtime_core& core_of(runtime& rt) noexcept;
 
 std::optional<error> begin_call(process_cell* self, const pid& to, message_node* request,
                                 duration timeout);
@@ -110,7 +124,7 @@ class process {
  protected:
   process() = default;
 
-  virtual void init() {}
+  virtual void on_start() {}
   virtual void receive(message& m) = 0;
 
   [[nodiscard]] pid self() const;
@@ -120,6 +134,12 @@ class process {
   template <class T>
   void send(const pid& to, T&& msg) {
     send_node(to, detail::make_node<std::decay_t<T>>(detail::node_kind::user, std::forward<T>(msg)));
+  }
+
+  // Like send, but the receiver sees m.is_cast() (a gen_server's handle_cast).
+  template <class T>
+  void cast(const pid& to, T&& msg) {
+    send_node(to, detail::make_node<std::decay_t<T>>(detail::node_kind::cast, std::forward<T>(msg)));
   }
 
   template <class P, class... A>
@@ -174,6 +194,9 @@ class process {
   void reply(const reply_address& to, T&& value) {
     reply_node(to, detail::make_node<std::decay_t<T>>(detail::node_kind::reply, std::forward<T>(value)));
   }
+
+  // Answers a call with a message built beforehand (a behaviour's reply result).
+  void reply_message(const reply_address& to, detail::node_ptr node) { reply_node(to, node.release()); }
 
   // Registers this process under a local name (SEMANTICS 44 for the error).
   result<void> register_name(std::string name);

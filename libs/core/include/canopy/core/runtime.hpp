@@ -91,6 +91,11 @@ class runtime {
   void send(const pid& to, T&& msg) {
     send_node(to, detail::make_node<std::decay_t<T>>(detail::node_kind::user, std::forward<T>(msg)));
   }
+  // Like send, but the receiver sees m.is_cast() (a gen_server's handle_cast).
+  template <class T>
+  void cast(const pid& to, T&& msg) {
+    send_node(to, detail::make_node<std::decay_t<T>>(detail::node_kind::cast, std::forward<T>(msg)));
+  }
   // errc::not_registered if no process holds `name`.
   template <class T>
   result<void> send(std::string_view name, T&& msg) {
