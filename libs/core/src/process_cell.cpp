@@ -226,6 +226,11 @@ void process_cell::dispatch(message_node* n) noexcept {
         if (mine) complete_call({nullptr, error::from_exit(std::move(reason))});
         return;
       }
+      if (parked() && n->ref == ext_->await_ref) {  // await_down's monitor fired
+        forget_held_monitor(n->ref);
+        complete_call({node_ptr(n), std::nullopt});
+        return;
+      }
       if (!forget_held_monitor(n->ref)) {
         destroy_node(n);  // demonitored meanwhile
         return;
@@ -533,6 +538,27 @@ std::optional<error> process_cell::begin_call(const pid& to, message_node* reque
     x.await_timer = rt_.start_timer(timeout, cell_ref::share(this), t);
   }
   return std::nullopt;
+}
+
+bool process_cell::begin_wait_down(std::uint64_t ref, duration timeout) {
+  process_ext& x = ext();
+  if (x.await_ref != 0)
+    throw std::logic_error("a process waits for one thing at a time (it is parked already)");
+  // It may have arrived while we were parked on something else: then it is in the stash.
+  message_node* prev = nullptr;
+  for (message_node* n = x.stash_head; n != nullptr; prev = n, n = n->next) {
+    if (n->kind != node_kind::user || n->ref != ref || n->tag != &tag_for<down_message>) continue;
+    (prev ? prev->next : x.stash_head) = n->next;
+    if (x.stash_tail == n) x.stash_tail = prev;
+    n->next = nullptr;
+    x.await_outcome = {node_ptr(n), std::nullopt};
+    return true;
+  }
+  x.await_ref = ref;
+  x.await_outcome = {};
+  if (timeout != infinity)
+    x.await_timer = rt_.start_timer(timeout, cell_ref::share(this), make_signal(node_kind::call_timeout, cell_ref(), ref));
+  return false;
 }
 
 void process_cell::park(std::coroutine_handle<> h) noexcept { ext_->await_handle = h; }

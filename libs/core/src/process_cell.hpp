@@ -102,6 +102,7 @@ class process_cell final : public cell_base {
   void send_signal_exit(const pid& to, exit_reason reason);
   void reply(const reply_address& to, message_node* node) noexcept;
   std::optional<error> begin_call(const pid& to, message_node* request, duration timeout);
+  bool begin_wait_down(std::uint64_t ref, duration timeout);
   void park(std::coroutine_handle<> h) noexcept;
   call_outcome take_outcome() noexcept;
   void set_pending_exception(std::exception_ptr e) noexcept { pending_exception_ = std::move(e); }

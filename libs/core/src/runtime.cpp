@@ -144,6 +144,10 @@ std::optional<error> begin_call(process_cell* self, const pid& to, message_node*
   return running(self).begin_call(to, request, timeout);
 }
 
+bool begin_wait_down(process_cell* self, std::uint64_t ref, duration timeout) {
+  return running(self).begin_wait_down(ref, timeout);
+}
+
 void park_for_reply(process_cell* self, std::coroutine_handle<> waiter) { self->park(waiter); }
 
 call_outcome take_call_outcome(process_cell* self) noexcept { return self->take_outcome(); }

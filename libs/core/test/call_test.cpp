@@ -321,3 +321,73 @@ TEST(CallThreads, KillingAParkedProcessDestroysItsCoroutine) {
 
 }  // namespace
 }  // namespace canopy::test
+
+namespace canopy::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+// await_down: parking on a monitor, the primitive a supervisor's shutdown is built on.
+class AwaitDown : public ::testing::Test {
+ protected:
+  std::shared_ptr<testing::virtual_clock> clk = std::make_shared<testing::virtual_clock>();
+  runtime rt{{.mode = scheduling::manual, .clock = clk, .shutdown_timeout = 100ms}};
+  std::shared_ptr<recorder> rec = std::make_shared<recorder>();
+};
+
+TEST_F(AwaitDown, ParksUntilTheMonitoredProcessExits) {
+  pid victim = rt.spawn<scripted>(scripted::on_message_fn{});
+  rt.spawn<scripted>(record_into(rec), [victim, rec = rec](scripted& self) {
+    [](scripted& me, pid v, std::shared_ptr<recorder> r) -> async {
+      auto ref = me.monitor(v);
+      me.exit(v, exit_reason::other("told_to"));
+      auto reason = co_await me.await_down(ref, 1s);
+      r->push(reason ? "down " + reason->to_string() : "timeout");
+    }(self, victim, rec);
+  });
+  rt.run_until_idle();
+  EXPECT_EQ(rec->lines(), std::vector<std::string>{"down told_to"});  // not also via receive
+}
+
+TEST_F(AwaitDown, TimesOutAndTheMonitorStaysActive) {
+  pid alive = rt.spawn<scripted>(scripted::on_message_fn{});
+  rt.spawn<scripted>(record_into(rec), [alive, rec = rec](scripted& self) {
+    [](scripted& me, pid v, std::shared_ptr<recorder> r) -> async {
+      auto ref = me.monitor(v);
+      auto reason = co_await me.await_down(ref, 50ms);
+      r->push(reason ? "down" : "timeout");
+    }(self, alive, rec);
+  });
+  rt.run_until_idle();
+  clk->advance(50ms);
+  rt.run_until_idle();
+  rt.exit(alive, exit_reason::kill());
+  rt.run_until_idle();
+  EXPECT_EQ(rec->lines(), (std::vector<std::string>{"timeout", "down killed"}));
+}
+
+TEST_F(AwaitDown, FindsADownThatArrivedWhileParkedOnSomethingElse) {
+  struct slow {};
+  pid victim = rt.spawn<scripted>(scripted::on_message_fn{});
+  pid server = rt.spawn<scripted>([victim](scripted& self, message& m) {
+    if (m.get<slow>()) {
+      self.exit(victim, exit_reason::kill());  // the caller's down arrives before our reply
+      self.send(self.self(), 0);               // reply on the next turn
+      self.send(self.self(), m.reply_to());
+    }
+    if (auto* to = m.get<reply_address>()) self.reply(*to, 1);
+  });
+  rt.spawn<scripted>(record_into(rec), [victim, server, rec = rec](scripted& self) {
+    [](scripted& me, pid v, pid s, std::shared_ptr<recorder> r) -> async {
+      auto ref = me.monitor(v);
+      (void)co_await me.call<int>(s, slow{});  // the down is stashed meanwhile
+      auto reason = co_await me.await_down(ref, 1s);
+      r->push(reason ? "down " + reason->to_string() : "timeout");
+    }(self, victim, server, rec);
+  });
+  rt.run_until_idle();
+  EXPECT_EQ(rec->lines(), std::vector<std::string>{"down killed"});
+}
+
+}  // namespace
+}  // namespace canopy::test

@@ -24,6 +24,7 @@ class scripted : public process {
   explicit scripted(on_message_fn on_message, on_init_fn on_init = {})
       : on_message_(std::move(on_message)), on_init_(std::move(on_init)) {}
 
+  using process::await_down;
   using process::call;
   using process::cancel_timer;
   using process::demonitor;

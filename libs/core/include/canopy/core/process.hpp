@@ -27,6 +27,7 @@
 // yourself is refused. A reply that arrives after the caller gave up is dropped.
 
 #include <coroutine>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -79,6 +80,8 @@ runtime_core& core_of(runtime& rt) noexcept;
 
 std::optional<error> begin_call(process_cell* self, const pid& to, message_node* request,
                                 duration timeout);
+// Parks on the down message of a monitor this process holds; true if it is already here.
+bool begin_wait_down(process_cell* self, std::uint64_t ref, duration timeout);
 void park_for_reply(process_cell* self, std::coroutine_handle<> waiter);
 call_outcome take_call_outcome(process_cell* self) noexcept;
 }  // namespace detail
@@ -189,6 +192,35 @@ class process {
                                                                std::forward<Req>(request))),
         timeout);
   }
+  // The awaitable returned by await_down().
+  class [[nodiscard]] down_awaiter {
+   public:
+    bool await_ready() { return detail::begin_wait_down(self_, ref_.value(), timeout_); }
+    void await_suspend(std::coroutine_handle<> h) { detail::park_for_reply(self_, h); }
+    // The monitored process's exit reason, or nothing if the timeout passed first.
+    std::optional<exit_reason> await_resume() {
+      detail::call_outcome out = detail::take_call_outcome(self_);
+      if (!out.reply) return std::nullopt;
+      return static_cast<detail::typed_node<down_message>*>(out.reply.get())->value.reason;
+    }
+
+   private:
+    friend class process;
+    down_awaiter(detail::process_cell* self, monitor_ref ref, duration timeout)
+        : self_(self), ref_(ref), timeout_(timeout) {}
+    detail::process_cell* self_;
+    monitor_ref ref_;
+    duration timeout_;
+  };
+
+  // co_await await_down(ref[, timeout]) -> std::optional<exit_reason>: parks this process
+  // (a selective receive, like a call) until the monitor `ref` fires; the down message is
+  // consumed, not delivered to receive(). Nothing comes back if the timeout passed first
+  // (the monitor stays active).
+  down_awaiter await_down(monitor_ref ref, duration timeout = infinity) {
+    return down_awaiter(cell_, ref, timeout);
+  }
+
   // Answers a call; `to` may have come from another process's message (deferred reply).
   template <class T>
   void reply(const reply_address& to, T&& value) {
