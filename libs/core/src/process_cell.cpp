@@ -352,7 +352,8 @@ void process_cell::terminate(const exit_reason& given) noexcept {
   if (ext_ && ext_->await_ref != 0) {
     rt_.timers.cancel(ext_->await_timer);
     ext_->await_ref = 0;
-    if (auto h = std::exchange(ext_->await_handle, {})) h.destroy();
+    ext_->await_handle = {};
+    if (auto root = std::exchange(ext_->await_root, {})) root.destroy();  // the whole chain
     ext_->await_outcome = {};
   }
   // The user's object goes first, so whoever sees our down message sees its resources gone.
@@ -561,7 +562,10 @@ bool process_cell::begin_wait_down(std::uint64_t ref, duration timeout) {
   return false;
 }
 
-void process_cell::park(std::coroutine_handle<> h) noexcept { ext_->await_handle = h; }
+void process_cell::park(std::coroutine_handle<> h, std::coroutine_handle<> root) noexcept {
+  ext_->await_handle = h;
+  ext_->await_root = root;
+}
 
 call_outcome process_cell::take_outcome() noexcept { return std::move(ext_->await_outcome); }
 
@@ -574,6 +578,7 @@ void process_cell::complete_call(call_outcome outcome) noexcept {
   x.await_ref = 0;
   x.await_callee = cell_ref();
   x.await_outcome = std::move(outcome);
+  x.await_root = {};
   if (auto h = std::exchange(x.await_handle, {})) guarded([h] { h.resume(); });
 }
 

@@ -55,7 +55,8 @@ struct process_ext {
   // A call this process is parked on (await_ref != 0).
   std::uint64_t await_ref = 0;
   cell_ref await_callee;
-  std::coroutine_handle<> await_handle;
+  std::coroutine_handle<> await_handle;  // resumed with the answer
+  std::coroutine_handle<> await_root;    // destroyed if the process exits while parked
   timer_ref await_timer;
   call_outcome await_outcome;
   // Messages set aside while parked, handled first once the reply came.
@@ -103,7 +104,7 @@ class process_cell final : public cell_base {
   void reply(const reply_address& to, message_node* node) noexcept;
   std::optional<error> begin_call(const pid& to, message_node* request, duration timeout);
   bool begin_wait_down(std::uint64_t ref, duration timeout);
-  void park(std::coroutine_handle<> h) noexcept;
+  void park(std::coroutine_handle<> h, std::coroutine_handle<> root) noexcept;
   call_outcome take_outcome() noexcept;
   void set_pending_exception(std::exception_ptr e) noexcept { pending_exception_ = std::move(e); }
 

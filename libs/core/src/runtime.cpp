@@ -148,7 +148,9 @@ bool begin_wait_down(process_cell* self, std::uint64_t ref, duration timeout) {
   return running(self).begin_wait_down(ref, timeout);
 }
 
-void park_for_reply(process_cell* self, std::coroutine_handle<> waiter) { self->park(waiter); }
+void park_for_reply(process_cell* self, std::coroutine_handle<> waiter, std::coroutine_handle<> root) {
+  self->park(waiter, root);
+}
 
 call_outcome take_call_outcome(process_cell* self) noexcept { return self->take_outcome(); }
 

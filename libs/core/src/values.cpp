@@ -19,7 +19,7 @@ struct errc_name {
   errc code;
   std::string_view name;
 };
-constexpr std::array<errc_name, 12> errc_names{{
+constexpr std::array<errc_name, 16> errc_names{{
     {errc::noproc, "noproc"},
     {errc::timeout, "timeout"},
     {errc::exited, "exited"},
@@ -32,6 +32,10 @@ constexpr std::array<errc_name, 12> errc_names{{
     {errc::already_started, "already_started"},
     {errc::start_failed, "start_failed"},
     {errc::ignored, "ignored"},
+    {errc::not_found, "not_found"},
+    {errc::already_present, "already_present"},
+    {errc::running, "running"},
+    {errc::restarting, "restarting"},
 }};
 }  // namespace
 

@@ -298,6 +298,7 @@ class parent_proc final : public process {
   void on_start() override {
     auto c = gen_server::start_link<probe>({}, j_, probe::init_mode::ok, trap_exit::on);
     if (c) *child_ = *c;
+    j_->add("linked");  // publishes *child_ to the test thread (the journal's mutex)
   }
   void receive(message& m) override {
     if (auto* s = m.get<stop_please>()) exit(s->reason);
@@ -311,8 +312,7 @@ class parent_proc final : public process {
 TEST_F(GenServer, Line36_ParentExitWhileTrappingRunsTerminate) {
   auto child = std::make_shared<pid>();
   pid parent = rt.spawn<parent_proc>(j, child);
-  ASSERT_TRUE(testing::wait_until([&] { return j->has("init"); }));
-  ASSERT_TRUE(testing::wait_until([&] { return rt.process_count() == 2; }));
+  ASSERT_TRUE(testing::wait_until([&] { return j->has("linked"); }));
   auto watch = rt.watch(*child);
   rt.send(parent, stop_please{exit_reason::shutdown()});
   EXPECT_EQ(watch.wait(20s)->to_string(), "shutdown");

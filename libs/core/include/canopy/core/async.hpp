@@ -13,9 +13,15 @@
 // and are handled after it. Exit signals still act at once (a kill kills a parked process).
 // A process waits for one call at a time, like an Erlang process in receive.
 // An exception escaping the coroutine crashes the process, exactly as one escaping receive().
+//
+// task<T>: a lazily started coroutine an async (or another task) co_awaits to compose
+// waiting steps: `co_await stop_child(i)`. Its result or exception passes to the awaiter.
+// If the process exits while parked, the whole chain is destroyed from its root async.
 
 #include <coroutine>
 #include <exception>
+#include <optional>
+#include <utility>
 
 namespace canopy {
 
@@ -28,7 +34,103 @@ class async {
     void return_void() noexcept {}
     // Hands the exception to the running process, which crashes with it.
     void unhandled_exception() noexcept;
+    // The coroutine that owns the chain: destroying it destroys every awaited task.
+    std::coroutine_handle<> root_handle() noexcept {
+      return std::coroutine_handle<promise_type>::from_promise(*this);
+    }
   };
+};
+
+namespace detail {
+template <class Promise>
+struct task_final_awaiter {
+  bool await_ready() const noexcept { return false; }
+  std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> h) noexcept {
+    auto next = h.promise().continuation;
+    return next ? next : std::noop_coroutine();
+  }
+  void await_resume() const noexcept {}
+};
+
+struct task_promise_base {
+  std::coroutine_handle<> continuation;
+  std::coroutine_handle<> root;
+  std::exception_ptr error;
+  std::suspend_always initial_suspend() noexcept { return {}; }
+  void unhandled_exception() noexcept { error = std::current_exception(); }
+  std::coroutine_handle<> root_handle() const noexcept { return root; }
+};
+}  // namespace detail
+
+template <class T = void>
+class [[nodiscard]] task {
+ public:
+  struct promise_type : detail::task_promise_base {
+    std::optional<T> value;
+    task get_return_object() noexcept { return task(std::coroutine_handle<promise_type>::from_promise(*this)); }
+    detail::task_final_awaiter<promise_type> final_suspend() noexcept { return {}; }
+    template <class U>
+    void return_value(U&& v) {
+      value.emplace(std::forward<U>(v));
+    }
+  };
+
+  task(task&& other) noexcept : h_(std::exchange(other.h_, {})) {}
+  task(const task&) = delete;
+  task& operator=(const task&) = delete;
+  task& operator=(task&&) = delete;
+  ~task() {
+    if (h_) h_.destroy();
+  }
+
+  bool await_ready() const noexcept { return false; }
+  template <class P>
+  std::coroutine_handle<> await_suspend(std::coroutine_handle<P> parent) noexcept {
+    h_.promise().continuation = parent;
+    h_.promise().root = parent.promise().root_handle();
+    return h_;
+  }
+  T await_resume() {
+    if (h_.promise().error) std::rethrow_exception(h_.promise().error);
+    return std::move(*h_.promise().value);
+  }
+
+ private:
+  explicit task(std::coroutine_handle<promise_type> h) noexcept : h_(h) {}
+  std::coroutine_handle<promise_type> h_;
+};
+
+template <>
+class [[nodiscard]] task<void> {
+ public:
+  struct promise_type : detail::task_promise_base {
+    task get_return_object() noexcept { return task(std::coroutine_handle<promise_type>::from_promise(*this)); }
+    detail::task_final_awaiter<promise_type> final_suspend() noexcept { return {}; }
+    void return_void() noexcept {}
+  };
+
+  task(task&& other) noexcept : h_(std::exchange(other.h_, {})) {}
+  task(const task&) = delete;
+  task& operator=(const task&) = delete;
+  task& operator=(task&&) = delete;
+  ~task() {
+    if (h_) h_.destroy();
+  }
+
+  bool await_ready() const noexcept { return false; }
+  template <class P>
+  std::coroutine_handle<> await_suspend(std::coroutine_handle<P> parent) noexcept {
+    h_.promise().continuation = parent;
+    h_.promise().root = parent.promise().root_handle();
+    return h_;
+  }
+  void await_resume() {
+    if (h_.promise().error) std::rethrow_exception(h_.promise().error);
+  }
+
+ private:
+  explicit task(std::coroutine_handle<promise_type> h) noexcept : h_(h) {}
+  std::coroutine_handle<promise_type> h_;
 };
 
 }  // namespace canopy

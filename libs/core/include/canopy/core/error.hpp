@@ -28,6 +28,10 @@ enum class errc : unsigned char {
   already_started = 10,    // a process to be started under a name finds it taken (context: holder)
   start_failed = 11,       // init stopped or crashed; error::reason() says why
   ignored = 12,            // init answered ignore: nothing was started
+  not_found = 13,          // no such child (supervisor admin API)
+  already_present = 14,    // a stopped child with that id is still specified
+  running = 15,            // the child is running (restart_child, delete_child)
+  restarting = 16,         // the child is waiting for a restart retry
 };
 
 [[nodiscard]] std::string_view to_string(errc code) noexcept;

@@ -82,7 +82,8 @@ std::optional<error> begin_call(process_cell* self, const pid& to, message_node*
                                 duration timeout);
 // Parks on the down message of a monitor this process holds; true if it is already here.
 bool begin_wait_down(process_cell* self, std::uint64_t ref, duration timeout);
-void park_for_reply(process_cell* self, std::coroutine_handle<> waiter);
+// `waiter` is resumed when the answer comes; `root` is destroyed if the process exits first.
+void park_for_reply(process_cell* self, std::coroutine_handle<> waiter, std::coroutine_handle<> root);
 call_outcome take_call_outcome(process_cell* self) noexcept;
 }  // namespace detail
 
@@ -107,7 +108,10 @@ class process {
       }
       return false;
     }
-    void await_suspend(std::coroutine_handle<> h) { detail::park_for_reply(self_, h); }
+    template <class P>
+    void await_suspend(std::coroutine_handle<P> h) {
+      detail::park_for_reply(self_, h, h.promise().root_handle());
+    }
     result<R> await_resume() {
       if (!outcome_.failure) outcome_ = detail::take_call_outcome(self_);
       return detail::unpack_reply<R>(std::move(outcome_));
@@ -196,7 +200,10 @@ class process {
   class [[nodiscard]] down_awaiter {
    public:
     bool await_ready() { return detail::begin_wait_down(self_, ref_.value(), timeout_); }
-    void await_suspend(std::coroutine_handle<> h) { detail::park_for_reply(self_, h); }
+    template <class P>
+    void await_suspend(std::coroutine_handle<P> h) {
+      detail::park_for_reply(self_, h, h.promise().root_handle());
+    }
     // The monitored process's exit reason, or nothing if the timeout passed first.
     std::optional<exit_reason> await_resume() {
       detail::call_outcome out = detail::take_call_outcome(self_);
