@@ -391,3 +391,73 @@ TEST_F(AwaitDown, FindsADownThatArrivedWhileParkedOnSomethingElse) {
 
 }  // namespace
 }  // namespace canopy::test
+
+namespace canopy::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct never_answered {};
+
+task<int> inner_step(scripted& me, pid server, std::shared_ptr<int> inner_guard, std::shared_ptr<recorder> r) {
+  r->push("parked in the inner task");
+  auto res = co_await me.call<int>(server, never_answered{}, infinity);
+  (void)inner_guard;
+  co_return res.value_or(0);
+}
+
+async outer(scripted& me, pid server, std::shared_ptr<int> outer_guard, std::shared_ptr<int> inner_guard,
+            std::shared_ptr<recorder> r) {
+  (void)co_await inner_step(me, server, std::move(inner_guard), r);
+  (void)outer_guard;
+}
+
+TEST(Task, KillingAProcessParkedInANestedTaskDestroysTheWholeChain) {
+  runtime rt({.mode = scheduling::manual});
+  auto rec = std::make_shared<recorder>();
+  pid server = rt.spawn<scripted>(scripted::on_message_fn{});
+  auto outer_guard = std::make_shared<int>(1);
+  auto inner_guard = std::make_shared<int>(2);
+  std::weak_ptr<int> outer_alive = outer_guard;
+  std::weak_ptr<int> inner_alive = inner_guard;
+  pid p = rt.spawn<scripted>(scripted::on_message_fn{}, [&, server](scripted& self) {
+    outer(self, server, std::move(outer_guard), std::move(inner_guard), rec);
+  });
+  rt.run_until_idle();
+  ASSERT_EQ(rec->lines(), std::vector<std::string>{"parked in the inner task"});
+  EXPECT_FALSE(outer_alive.expired());
+  rt.exit(p, exit_reason::kill());
+  rt.run_until_idle();
+  EXPECT_TRUE(inner_alive.expired());
+  EXPECT_TRUE(outer_alive.expired());
+}
+
+TEST(Task, ResultsAndExceptionsPassToTheAwaiter) {
+  runtime rt({.mode = scheduling::manual});
+  auto rec = std::make_shared<recorder>();
+  pid server = rt.spawn<scripted>([](scripted& self, message& m) { self.reply(m.reply_to(), 20); });
+  struct helpers {
+    static task<int> twice(scripted& me, pid s) {
+      auto r = co_await me.call<int>(s, 0);
+      co_return 2 * r.value_or(0);
+    }
+    static task<> fails() {
+      throw std::runtime_error("inner failure");
+      co_return;
+    }
+    static async run(scripted& me, pid s, std::shared_ptr<recorder> r) {
+      r->push("got " + std::to_string(co_await twice(me, s)));
+      try {
+        co_await fails();
+      } catch (const std::runtime_error& e) {
+        r->push(std::string("caught ") + e.what());
+      }
+    }
+  };
+  rt.spawn<scripted>(scripted::on_message_fn{}, [&, server](scripted& self) { helpers::run(self, server, rec); });
+  rt.run_until_idle();
+  EXPECT_EQ(rec->lines(), (std::vector<std::string>{"got 40", "caught inner failure"}));
+}
+
+}  // namespace
+}  // namespace canopy::test
