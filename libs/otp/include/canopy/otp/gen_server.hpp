@@ -171,6 +171,13 @@ class gen_server : public process {
     return r;
   }
   using process::reply;  // reply(from, value): answer a call later (after noreply)
+  using process::reply_message;
+  // A reply whose message was built beforehand (make_node<T>(node_kind::reply, ...)).
+  static result reply_message(detail::node_ptr message) {
+    result r(result::kind::reply);
+    r.reply_ = std::move(message);
+    return r;
+  }
 
   // The process that started this server with start_link (null after start).
   [[nodiscard]] const pid& parent() const noexcept { return parent_; }
