@@ -243,7 +243,7 @@ void process_cell::dispatch(message_node* n) noexcept {
       handle_exit_signal(n);
       return;
     case node_kind::link:
-      if (!has_link(n->from.get())) ext().links.push_back(n->from);
+      ext().links.insert(n->from.get(), n->from);
       destroy_node(n);
       return;
     case node_kind::unlink:
@@ -251,7 +251,7 @@ void process_cell::dispatch(message_node* n) noexcept {
       destroy_node(n);
       return;
     case node_kind::monitor:
-      ext().watchers.push_back({n->from, n->ref, false});
+      ext().watchers.insert(n->ref, {n->from, false});
       destroy_node(n);
       return;
     case node_kind::demonitor:
@@ -279,7 +279,7 @@ void process_cell::deliver(message_node* n) noexcept {
   guarded([&] { behaviour_->receive(m); });
   if (is_call && unreplied_call_ == n->ref) {
     // The reply is deferred (or we crashed): the caller must learn if we exit first.
-    ext().watchers.push_back({n->from, n->ref, true});
+    ext().watchers.insert(n->ref, {n->from, true});
   }
   unreplied_call_ = 0;
   destroy_node(n);
@@ -379,8 +379,10 @@ void process_cell::terminate(const exit_reason& given) noexcept {
   if (queued != blocked_tag()) bounce_list(queued);
 
   if (ext_) {
-    for (auto& l : ext_->links) post(l, make_exit_node(self, reason, true));
-    for (auto& w : ext_->watchers) post(w.target, make_down_node(w.ref, self, reason, w.for_call));
+    ext_->links.for_each([&](const cell_base*, cell_ref& l) { post(l, make_exit_node(self, reason, true)); });
+    ext_->watchers.for_each([&](std::uint64_t ref, process_ext::watcher& w) {
+      post(w.target, make_down_node(ref, self, reason, w.for_call));
+    });
     delete std::exchange(ext_, nullptr);
   }
 }
@@ -406,44 +408,33 @@ void process_cell::bounce(message_node* n, const exit_reason& reason) noexcept {
 // ---- links and monitors --------------------------------------------------------------------
 
 bool process_cell::has_link(const cell_base* other) const noexcept {
-  if (!ext_) return false;
-  return std::any_of(ext_->links.begin(), ext_->links.end(),
-                     [&](const cell_ref& l) { return l.get() == other; });
+  return ext_ != nullptr && ext_->links.contains(other);
 }
 
 void process_cell::remove_link(const cell_base* other) noexcept {
-  if (!ext_) return;
-  auto& links = ext_->links;
-  auto it = std::find_if(links.begin(), links.end(), [&](const cell_ref& l) { return l.get() == other; });
-  if (it == links.end()) return;
-  std::swap(*it, links.back());
-  links.pop_back();
+  if (ext_) ext_->links.erase(other);
 }
 
 void process_cell::remove_watcher(std::uint64_t ref) noexcept {
-  if (!ext_) return;
-  auto& w = ext_->watchers;
-  for (auto it = w.rbegin(); it != w.rend(); ++it) {
-    if (it->ref == ref) {
-      w.erase(std::next(it).base());
-      return;
-    }
-  }
+  if (ext_) ext_->watchers.erase(ref);
 }
 
-void process_cell::add_link_unsafe(cell_ref other) { ext().links.push_back(std::move(other)); }
+void process_cell::add_link_unsafe(cell_ref other) {
+  const cell_base* key = other.get();
+  ext().links.insert(key, std::move(other));
+}
 
 void process_cell::add_watcher_unsafe(cell_ref target, std::uint64_t ref) {
-  ext().watchers.push_back({std::move(target), ref, false});
+  ext().watchers.insert(ref, {std::move(target), false});
 }
 
 void process_cell::add_held_monitor(std::uint64_t ref, cell_ref target) {
-  ext().monitors.push_back({ref, std::move(target)});
+  ext().monitors.insert(ref, std::move(target));
 }
 
 void process_cell::link(const pid& other) {
   if (!other || other.cell().get() == this || has_link(other.cell().get())) return;
-  ext().links.push_back(other.cell());
+  ext().links.insert(other.cell().get(), other.cell());
   message_node* n = make_signal(node_kind::link, cell_ref::share(this));
   if (other.cell()->enqueue(n) == enqueue_result::closed) {
     destroy_node(n);
@@ -459,7 +450,7 @@ void process_cell::unlink(const pid& other) {
 
 monitor_ref process_cell::monitor(const pid& other) {
   const std::uint64_t ref = new_ref();
-  ext().monitors.push_back({ref, other.cell()});
+  ext().monitors.insert(ref, other.cell());
   if (!other) {
     post_self(make_down_node(ref, other, exit_reason::noproc(), false));
     return monitor_ref(ref);
@@ -473,21 +464,12 @@ monitor_ref process_cell::monitor(const pid& other) {
 }
 
 bool process_cell::forget_held_monitor(std::uint64_t ref) noexcept {
-  if (!ext_) return false;
-  auto& held = ext_->monitors;
-  auto it = std::find_if(held.begin(), held.end(), [&](auto& m) { return m.ref == ref; });
-  if (it == held.end()) return false;
-  held.erase(it);
-  return true;
+  return ext_ != nullptr && ext_->monitors.erase(ref);
 }
 
 void process_cell::demonitor(monitor_ref ref) {
-  if (!ext_) return;
-  auto& held = ext_->monitors;
-  auto it = std::find_if(held.begin(), held.end(), [&](auto& m) { return m.ref == ref.value(); });
-  if (it == held.end()) return;
-  cell_ref target = std::move(it->target);
-  held.erase(it);
+  cell_ref target;
+  if (!ext_ || !ext_->monitors.erase(ref.value(), &target)) return;
   post(target, make_signal(node_kind::demonitor, cell_ref(), ref.value()));
 }
 
@@ -508,10 +490,9 @@ void process_cell::reply(const reply_address& to, message_node* node) noexcept {
     unreplied_call_ = 0;
     node->flags |= flag_from_callee;
   } else if (ext_) {
-    auto& w = ext_->watchers;
-    auto it = std::find_if(w.begin(), w.end(), [&](auto& x) { return x.for_call && x.ref == to.ref(); });
-    if (it != w.end()) {  // a deferred reply by the callee itself
-      w.erase(it);
+    process_ext::watcher* w = ext_->watchers.find(to.ref());
+    if (w != nullptr && w->for_call) {  // a deferred reply by the callee itself
+      ext_->watchers.erase(to.ref());
       node->flags |= flag_from_callee;
     }
   }

@@ -26,6 +26,7 @@
 #include "canopy/core/pid.hpp"
 #include "canopy/core/process.hpp"
 #include "canopy/core/refs.hpp"
+#include "small_map.hpp"
 
 namespace canopy::detail {
 
@@ -41,16 +42,11 @@ enum class run_result : std::uint8_t {
 struct process_ext {
   struct watcher {
     cell_ref target;     // who is told (a process or a blocked thread)
-    std::uint64_t ref;   // the monitor's or the call's ref
     bool for_call;       // a caller waiting for our reply (down flagged call_monitor)
   };
-  std::vector<cell_ref> links;
-  std::vector<watcher> watchers;         // monitors on us, and calls we owe a reply
-  struct held_monitor {
-    std::uint64_t ref;
-    cell_ref target;
-  };
-  std::vector<held_monitor> monitors;    // monitors we hold (for demonitor)
+  small_map<const cell_base*, cell_ref> links;
+  small_map<std::uint64_t, watcher> watchers;  // by ref: monitors on us, calls we owe a reply
+  small_map<std::uint64_t, cell_ref> monitors;  // by ref: monitors we hold, and on whom
   exit_reason pending_exit = exit_reason::normal();
   // A call this process is parked on (await_ref != 0).
   std::uint64_t await_ref = 0;

@@ -32,6 +32,7 @@ enum class errc : unsigned char {
   already_present = 14,    // a stopped child with that id is still specified
   running = 15,            // the child is running (restart_child, delete_child)
   restarting = 16,         // the child is waiting for a restart retry
+  max_children = 17,       // a dynamic supervisor is full
 };
 
 [[nodiscard]] std::string_view to_string(errc code) noexcept;
