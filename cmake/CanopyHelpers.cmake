@@ -14,6 +14,11 @@ set(CANOPY_WARNING_FLAGS
   # Designated initializers that leave fields at their defaults are our config style;
   # GCC 12 warns about them anyway.
   -Wno-missing-field-initializers)
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  # GCC 12 at -O2 reports uninitialised members inside libstdc++'s std::variant and
+  # std::optional move constructors (false positives, GCC PR 105562 and relatives).
+  list(APPEND CANOPY_WARNING_FLAGS -Wno-maybe-uninitialized)
+endif()
 if(CANOPY_WARNINGS_AS_ERRORS)
   list(APPEND CANOPY_WARNING_FLAGS -Werror)
 endif()

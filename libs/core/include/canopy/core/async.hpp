@@ -14,6 +14,12 @@
 // A process waits for one call at a time, like an Erlang process in receive.
 // An exception escaping the coroutine crashes the process, exactly as one escaping receive().
 //
+// GCC 12 pitfall (a compiler bug; clang 14 is fine): a temporary with non-trivial members
+// (a std::string, a std::function) built as an *argument* inside a co_await expression can be
+// relocated without its move constructor and corrupt the heap. Name such a request first:
+//   my_request req{name};                       // not: co_await call<R>(p, my_request{name})
+//   auto r = co_await call<R>(p, std::move(req));
+//
 // task<T>: a lazily started coroutine an async (or another task) co_awaits to compose
 // waiting steps: `co_await stop_child(i)`. Its result or exception passes to the awaiter.
 // If the process exits while parked, the whole chain is destroyed from its root async.

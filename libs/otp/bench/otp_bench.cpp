@@ -1,0 +1,216 @@
+// tools/bench otp: supervisor restart latency and DynamicSupervisor throughput, printed
+// like the anchors (../shared/anchors/runtime): canopy.otp.<metric>: <value> <unit>
+//
+//   canopy_otp_bench [--scale F] [restart|dynsup ...]
+
+#include <spdlog/logger.h>
+#include <spdlog/sinks/null_sink.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "canopy/otp/dynamic_supervisor.hpp"
+#include "canopy/otp/gen_server.hpp"
+#include "canopy/otp/supervisor.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using clock_type = std::chrono::steady_clock;
+
+double scale = 1.0;
+std::size_t scaled(std::size_t n) { return std::max<std::size_t>(1, static_cast<std::size_t>(static_cast<double>(n) * scale)); }
+
+void figure(const std::string& metric, double value, const char* unit) {
+  std::printf("canopy.otp.%s: %.4g %s\n", metric.c_str(), value, unit);
+  std::fflush(stdout);
+}
+
+double seconds_since(clock_type::time_point t0) { return std::chrono::duration<double>(clock_type::now() - t0).count(); }
+
+canopy::runtime_config config() {
+  canopy::runtime_config c;
+  c.logger = std::make_shared<spdlog::logger>("bench", std::make_shared<spdlog::sinks::null_sink_mt>());
+  return c;
+}
+
+double percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
+}
+
+struct ping {};
+
+class named_worker final : public canopy::gen_server {
+ protected:
+  result handle_call(canopy::message&, const canopy::reply_address&) override { return reply(1); }
+};
+
+canopy::child_spec named(const std::string& name) {
+  return canopy::child_spec("w", [name] {
+    return canopy::child_start::ready(canopy::gen_server::start_link<named_worker>({.name = name}));
+  });
+}
+
+class echo final : public canopy::process {
+ protected:
+  void receive(canopy::message& m) override {
+    if (m.is_call()) reply(m.reply_to(), 0);
+  }
+};
+
+// From a process, as the anchors measure: kill -> the restarted worker is registered under
+// its name and has answered a call. While waiting it yields to the scheduler with a round
+// trip to an echo process, so the supervisor gets to run.
+class restart_driver final : public canopy::process {
+ public:
+  restart_driver(std::vector<std::string> names, std::size_t samples, std::vector<double>* out, std::atomic<bool>* done)
+      : names_(std::move(names)), samples_(samples), out_(out), done_(done) {}
+
+ protected:
+  void on_start() override { echo_ = spawn<echo>(); }
+  void receive(canopy::message& m) override {
+    if (m.is<int>()) run();
+  }
+
+ private:
+  canopy::async run() {
+    for (std::size_t i = 0; i < samples_; ++i) {
+      const std::string& name = names_[i % names_.size()];
+      canopy::pid old = system().whereis(name);
+      const auto t0 = clock_type::now();
+      exit(old, canopy::exit_reason::kill());
+      for (;;) {
+        canopy::pid now = system().whereis(name);
+        if (now && now != old) {
+          auto answered = co_await call<int>(now, ping{});
+          if (answered) break;
+        }
+        (void)co_await call<int>(echo_, 0);
+      }
+      out_->push_back(std::chrono::duration<double, std::micro>(clock_type::now() - t0).count());
+    }
+    done_->store(true, std::memory_order_release);
+  }
+  std::vector<std::string> names_;
+  std::size_t samples_;
+  std::vector<double>* out_;
+  std::atomic<bool>* done_;
+  canopy::pid echo_;
+};
+
+std::vector<double> measure_restarts(canopy::runtime& rt, std::vector<std::string> names, std::size_t samples) {
+  std::vector<double> us;
+  us.reserve(samples);
+  std::atomic<bool> done{false};
+  canopy::pid d = rt.spawn<restart_driver>(std::move(names), samples, &us, &done);
+  rt.send(d, 1);
+  while (!done.load(std::memory_order_acquire)) std::this_thread::sleep_for(1ms);
+  return us;
+}
+
+void bench_restart() {
+  const std::size_t samples = scaled(10000);
+  {
+    canopy::runtime rt(config());
+    std::vector<std::string> names;
+    for (int i = 0; i < 100; ++i) {
+      names.push_back("w" + std::to_string(i));
+      if (!canopy::supervisor::start(rt, {.max_restarts = 1000000000}, {named(names.back())})) std::abort();
+    }
+    auto us = measure_restarts(rt, names, samples);
+    figure("sup_restart.100sups_rotating.median_us", percentile(us, 0.5), "us");
+    figure("sup_restart.100sups_rotating.p99_us", percentile(us, 0.99), "us");
+  }
+  {
+    canopy::runtime rt(config());
+    if (!canopy::supervisor::start(rt, {.max_restarts = 1000000000}, {named("only")})) std::abort();
+    auto us = measure_restarts(rt, {"only"}, samples);
+    figure("sup_restart.1sup.median_us", percentile(us, 0.5), "us");
+    figure("sup_restart.1sup.p99_us", percentile(us, 0.99), "us");
+    const std::size_t k = std::min<std::size_t>(1000, us.size());
+    figure("sup_restart.1sup.first1000_median_us", percentile({us.begin(), us.begin() + static_cast<std::ptrdiff_t>(k)}, 0.5), "us");
+    figure("sup_restart.1sup.last1000_median_us", percentile({us.end() - static_cast<std::ptrdiff_t>(k), us.end()}, 0.5), "us");
+  }
+  std::fprintf(stderr, "# sup_restart: %zu kills each from a driver process; done when whereis finds the new worker and it answered a call\n", samples);
+}
+
+class idle_child final : public canopy::gen_server {};
+
+// A process that starts n children with start_child calls, one after another.
+class starter final : public canopy::process {
+ public:
+  starter(canopy::pid sup, std::size_t n, std::atomic<bool>* done) : sup_(std::move(sup)), n_(n), done_(done) {}
+
+ protected:
+  void receive(canopy::message& m) override {
+    if (m.is<int>()) run();
+  }
+
+ private:
+  canopy::async run() {
+    auto spec = canopy::child_spec::worker<idle_child>("c").shutdown(canopy::shutdown_policy::brutal_kill());
+    for (std::size_t i = 0; i < n_; ++i) {
+      canopy::start_child_request request{spec};
+      auto r = co_await call<canopy::result<canopy::pid>>(sup_, std::move(request), canopy::infinity);
+      if (!r || !*r) std::abort();
+    }
+    done_->store(true, std::memory_order_release);
+  }
+  canopy::pid sup_;
+  std::size_t n_;
+  std::atomic<bool>* done_;
+};
+
+void bench_dynsup() {
+  for (std::size_t n : {scaled(10000), scaled(100000), scaled(1000000)}) {
+    canopy::runtime rt(config());
+    auto sup = canopy::dynamic_supervisor::start(rt);
+    std::atomic<bool> done{false};
+    canopy::pid s = rt.spawn<starter>(*sup, n, &done);
+    const auto t0 = clock_type::now();
+    rt.send(s, 1);
+    while (!done.load(std::memory_order_acquire)) std::this_thread::sleep_for(50us);
+    const double rate = static_cast<double>(n) / seconds_since(t0);
+    const auto s0 = clock_type::now();
+    auto watch = rt.watch(*sup);
+    rt.exit(*sup, canopy::exit_reason::shutdown());
+    if (!watch.wait(600s)) std::abort();
+    const double shutdown_ms = seconds_since(s0) * 1e3;
+    const std::string size = n >= 1000000 ? std::to_string(n / 1000000) + "M" : std::to_string(n / 1000) + "k";
+    figure("dynsup.start_child_" + size, rate, "children/s");
+    figure("dynsup.shutdown_" + size + "_ms", shutdown_ms, "ms");
+    if (n == scaled(100000)) {
+      figure("dynsup.start_child", rate, "children/s");
+      figure("dynsup.shutdown_100k_ms", shutdown_ms, "ms");
+    }
+  }
+  std::fprintf(stderr, "# dynsup: start_child calls from one process (co_await), brutal_kill children; shutdown of the supervisor with all of them\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> areas;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--scale") == 0 && i + 1 < argc) {
+      scale = std::atof(argv[++i]);
+    } else if (argv[i][0] != '-') {
+      areas.emplace_back(argv[i]);
+    } else {
+      std::fprintf(stderr, "usage: %s [--scale F] [restart|dynsup ...]\n", argv[0]);
+      return 2;
+    }
+  }
+  auto wanted = [&](const char* a) { return areas.empty() || std::find(areas.begin(), areas.end(), a) != areas.end(); };
+  if (wanted("restart")) bench_restart();
+  if (wanted("dynsup")) bench_dynsup();
+  return 0;
+}
