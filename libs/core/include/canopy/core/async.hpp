@@ -68,24 +68,17 @@ struct task_promise_base {
 };
 }  // namespace detail
 
-template <class T = void>
-class [[nodiscard]] task {
+namespace detail {
+// What task<T> and task<void> share: owning the frame, starting it when awaited (with
+// symmetric transfer), and handing the chain's root down.
+template <class Promise>
+class task_base {
  public:
-  struct promise_type : detail::task_promise_base {
-    std::optional<T> value;
-    task get_return_object() noexcept { return task(std::coroutine_handle<promise_type>::from_promise(*this)); }
-    detail::task_final_awaiter<promise_type> final_suspend() noexcept { return {}; }
-    template <class U>
-    void return_value(U&& v) {
-      value.emplace(std::forward<U>(v));
-    }
-  };
-
-  task(task&& other) noexcept : h_(std::exchange(other.h_, {})) {}
-  task(const task&) = delete;
-  task& operator=(const task&) = delete;
-  task& operator=(task&&) = delete;
-  ~task() {
+  task_base(task_base&& other) noexcept : h_(std::exchange(other.h_, {})) {}
+  task_base(const task_base&) = delete;
+  task_base& operator=(const task_base&) = delete;
+  task_base& operator=(task_base&&) = delete;
+  ~task_base() {
     if (h_) h_.destroy();
   }
 
@@ -96,47 +89,66 @@ class [[nodiscard]] task {
     h_.promise().root = parent.promise().root_handle();
     return h_;
   }
-  T await_resume() {
+
+ protected:
+  explicit task_base(std::coroutine_handle<Promise> h) noexcept : h_(h) {}
+  void rethrow_if_failed() const {
     if (h_.promise().error) std::rethrow_exception(h_.promise().error);
-    return std::move(*h_.promise().value);
+  }
+  std::coroutine_handle<Promise> h_;
+};
+
+template <class T>
+struct task_promise;
+}  // namespace detail
+
+template <class T = void>
+class [[nodiscard]] task : public detail::task_base<detail::task_promise<T>> {
+ public:
+  using promise_type = detail::task_promise<T>;
+  T await_resume() {
+    this->rethrow_if_failed();
+    return std::move(*this->h_.promise().value);
   }
 
  private:
-  explicit task(std::coroutine_handle<promise_type> h) noexcept : h_(h) {}
-  std::coroutine_handle<promise_type> h_;
+  friend promise_type;
+  explicit task(std::coroutine_handle<promise_type> h) noexcept : detail::task_base<promise_type>(h) {}
 };
 
 template <>
-class [[nodiscard]] task<void> {
+class [[nodiscard]] task<void> : public detail::task_base<detail::task_promise<void>> {
  public:
-  struct promise_type : detail::task_promise_base {
-    task get_return_object() noexcept { return task(std::coroutine_handle<promise_type>::from_promise(*this)); }
-    detail::task_final_awaiter<promise_type> final_suspend() noexcept { return {}; }
-    void return_void() noexcept {}
-  };
-
-  task(task&& other) noexcept : h_(std::exchange(other.h_, {})) {}
-  task(const task&) = delete;
-  task& operator=(const task&) = delete;
-  task& operator=(task&&) = delete;
-  ~task() {
-    if (h_) h_.destroy();
-  }
-
-  bool await_ready() const noexcept { return false; }
-  template <class P>
-  std::coroutine_handle<> await_suspend(std::coroutine_handle<P> parent) noexcept {
-    h_.promise().continuation = parent;
-    h_.promise().root = parent.promise().root_handle();
-    return h_;
-  }
-  void await_resume() {
-    if (h_.promise().error) std::rethrow_exception(h_.promise().error);
-  }
+  using promise_type = detail::task_promise<void>;
+  void await_resume() { rethrow_if_failed(); }
 
  private:
-  explicit task(std::coroutine_handle<promise_type> h) noexcept : h_(h) {}
-  std::coroutine_handle<promise_type> h_;
+  friend promise_type;
+  explicit task(std::coroutine_handle<promise_type> h) noexcept : task_base(h) {}
 };
+
+namespace detail {
+template <class T>
+struct task_promise : task_promise_base {
+  std::optional<T> value;
+  task<T> get_return_object() noexcept {
+    return task<T>(std::coroutine_handle<task_promise>::from_promise(*this));
+  }
+  task_final_awaiter<task_promise> final_suspend() noexcept { return {}; }
+  template <class U>
+  void return_value(U&& v) {
+    value.emplace(std::forward<U>(v));
+  }
+};
+
+template <>
+struct task_promise<void> : task_promise_base {
+  task<void> get_return_object() noexcept {
+    return task<void>(std::coroutine_handle<task_promise>::from_promise(*this));
+  }
+  task_final_awaiter<task_promise> final_suspend() noexcept { return {}; }
+  void return_void() noexcept {}
+};
+}  // namespace detail
 
 }  // namespace canopy
