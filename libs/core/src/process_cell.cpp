@@ -208,6 +208,8 @@ void process_cell::dispatch(message_node* n) noexcept {
     case node_kind::reply:
       if (parked() && n->ref == ext_->await_ref) {
         complete_call({node_ptr(n), std::nullopt});
+      } else if (keep_expected(n)) {
+        // a task's result, kept until awaited
       } else {
         destroy_node(n);  // late: the caller gave up (SEMANTICS 31)
       }
@@ -229,6 +231,11 @@ void process_cell::dispatch(message_node* n) noexcept {
       if (parked() && n->ref == ext_->await_ref) {  // await_down's monitor fired
         forget_held_monitor(n->ref);
         complete_call({node_ptr(n), std::nullopt});
+        return;
+      }
+      if (ext_ && ext_->expected.contains(n->ref)) {  // a task's exit, kept until awaited
+        forget_held_monitor(n->ref);
+        if (!keep_expected(n)) destroy_node(n);  // its result came first: that is what counts
         return;
       }
       if (!forget_held_monitor(n->ref)) {
@@ -290,6 +297,8 @@ void process_cell::guarded(F&& fn) noexcept {
   try {
     fn();
     if (pending_exception_) std::rethrow_exception(std::exchange(pending_exception_, nullptr));
+  } catch (const process_exit& e) {
+    request_exit(e.reason());
   } catch (const std::exception& e) {
     crash(exit_reason::error(type_name(typeid(e)), e.what()));
   } catch (...) {
@@ -450,17 +459,21 @@ void process_cell::unlink(const pid& other) {
 
 monitor_ref process_cell::monitor(const pid& other) {
   const std::uint64_t ref = new_ref();
+  monitor_with_ref(other, ref);
+  return monitor_ref(ref);
+}
+
+void process_cell::monitor_with_ref(const pid& other, std::uint64_t ref) {
   ext().monitors.insert(ref, other.cell());
   if (!other) {
     post_self(make_down_node(ref, other, exit_reason::noproc(), false));
-    return monitor_ref(ref);
+    return;
   }
   message_node* n = make_signal(node_kind::monitor, cell_ref::share(this), ref);
   if (other.cell()->enqueue(n) == enqueue_result::closed) {
     destroy_node(n);
     post_self(make_down_node(ref, other, exit_reason::noproc(), false));  // SEMANTICS 42
   }
-  return monitor_ref(ref);
 }
 
 bool process_cell::forget_held_monitor(std::uint64_t ref) noexcept {
@@ -520,6 +533,36 @@ std::optional<error> process_cell::begin_call(const pid& to, message_node* reque
     x.await_timer = rt_.start_timer(timeout, cell_ref::share(this), t);
   }
   return std::nullopt;
+}
+
+bool process_cell::keep_expected(message_node* n) noexcept {
+  if (!ext_) return false;
+  node_ptr* slot = ext_->expected.find(n->ref);
+  if (slot == nullptr || *slot) return false;
+  slot->reset(n);
+  return true;
+}
+
+void process_cell::expect(std::uint64_t ref) { ext().expected.insert(ref, node_ptr()); }
+
+void process_cell::forget_expected(std::uint64_t ref) noexcept {
+  if (ext_) ext_->expected.erase(ref);
+}
+
+bool process_cell::begin_wait_expected(std::uint64_t ref, duration timeout) {
+  process_ext& x = ext();
+  if (x.await_ref != 0)
+    throw std::logic_error("a process waits for one thing at a time (it is parked already)");
+  node_ptr* slot = x.expected.find(ref);
+  if (slot != nullptr && *slot) {
+    x.await_outcome = {std::move(*slot), std::nullopt};
+    return true;
+  }
+  x.await_ref = ref;
+  x.await_outcome = {};
+  if (timeout != infinity)
+    x.await_timer = rt_.start_timer(timeout, cell_ref::share(this), make_signal(node_kind::call_timeout, cell_ref(), ref));
+  return false;
 }
 
 bool process_cell::begin_wait_down(std::uint64_t ref, duration timeout) {

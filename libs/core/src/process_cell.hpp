@@ -47,6 +47,7 @@ struct process_ext {
   small_map<const cell_base*, cell_ref> links;
   small_map<std::uint64_t, watcher> watchers;  // by ref: monitors on us, calls we owe a reply
   small_map<std::uint64_t, cell_ref> monitors;  // by ref: monitors we hold, and on whom
+  small_map<std::uint64_t, node_ptr> expected;  // task results by ref: reply or down, once here
   exit_reason pending_exit = exit_reason::normal();
   // A call this process is parked on (await_ref != 0).
   std::uint64_t await_ref = 0;
@@ -94,12 +95,17 @@ class process_cell final : public cell_base {
   void link(const pid& other);
   void unlink(const pid& other);
   monitor_ref monitor(const pid& other);
+  void monitor_with_ref(const pid& other, std::uint64_t ref);
   void demonitor(monitor_ref ref);
   void request_exit(exit_reason reason);
   void send_signal_exit(const pid& to, exit_reason reason);
   void reply(const reply_address& to, message_node* node) noexcept;
   std::optional<error> begin_call(const pid& to, message_node* request, duration timeout);
   bool begin_wait_down(std::uint64_t ref, duration timeout);
+  // Task results: a reply or down for `ref` is kept (not dropped, not delivered) until taken.
+  void expect(std::uint64_t ref);
+  void forget_expected(std::uint64_t ref) noexcept;
+  bool begin_wait_expected(std::uint64_t ref, duration timeout);
   void park(std::coroutine_handle<> h, std::coroutine_handle<> root) noexcept;
   call_outcome take_outcome() noexcept;
   void set_pending_exception(std::exception_ptr e) noexcept { pending_exception_ = std::move(e); }
@@ -141,6 +147,7 @@ class process_cell final : public cell_base {
   void bounce(message_node* node, const exit_reason& reason) noexcept;
   void remove_watcher(std::uint64_t ref) noexcept;
   bool forget_held_monitor(std::uint64_t ref) noexcept;
+  bool keep_expected(message_node* n) noexcept;
   void remove_link(const cell_base* other) noexcept;
   [[nodiscard]] bool has_link(const cell_base* other) const noexcept;
 

@@ -89,11 +89,13 @@ process_cell* create_process(runtime_core& rt, const spawn_args& a) {
 
 // Links or monitors the new process to its parent (before the child runs on its own).
 void tie_to_parent(process_cell* cell, const spawn_args& a) {
-  if (a.parent != nullptr && a.tie == spawn_tie::link) {
+  if (a.parent == nullptr) return;
+  if (a.tie == spawn_tie::link || a.tie == spawn_tie::link_and_monitor) {
     cell->add_link_unsafe(cell_ref::share(a.parent));
     a.parent->add_link_unsafe(cell_ref::share(cell));
-  } else if (a.parent != nullptr && a.tie == spawn_tie::monitor) {
-    const std::uint64_t ref = new_ref();
+  }
+  if (a.tie == spawn_tie::monitor || a.tie == spawn_tie::link_and_monitor) {
+    const std::uint64_t ref = a.monitor_ref_value != 0 ? a.monitor_ref_value : new_ref();
     cell->add_watcher_unsafe(cell_ref::share(a.parent), ref);
     a.parent->add_held_monitor(ref, cell_ref::share(cell));
     if (a.monitor_out) *a.monitor_out = monitor_ref(ref);
@@ -147,6 +149,23 @@ std::optional<error> begin_call(process_cell* self, const pid& to, message_node*
 bool begin_wait_down(process_cell* self, std::uint64_t ref, duration timeout) {
   return running(self).begin_wait_down(ref, timeout);
 }
+
+void expect_result(process_cell* self, std::uint64_t ref) { running(self).expect(ref); }
+void forget_result(process_cell* self, std::uint64_t ref) noexcept { self->forget_expected(ref); }
+bool begin_wait_result(process_cell* self, std::uint64_t ref, duration timeout) {
+  return running(self).begin_wait_expected(ref, timeout);
+}
+std::uint64_t fresh_ref() noexcept { return new_ref(); }
+void drop_monitor(process_cell* self, std::uint64_t ref) { running(self).demonitor(monitor_ref(ref)); }
+void unlink_from(process_cell* self, const pid& other) { running(self).unlink(other); }
+void send_exit(process_cell* self, const pid& to, exit_reason reason) {
+  running(self).send_signal_exit(to, std::move(reason));
+}
+void watch_with_ref(process_cell* self, const pid& other, std::uint64_t ref, bool link) {
+  running(self).monitor_with_ref(other, ref);
+  if (link) self->link(other);
+}
+time_point now_of(process_cell* self) noexcept { return self->rt().clock->now(); }
 
 void park_for_reply(process_cell* self, std::coroutine_handle<> waiter, std::coroutine_handle<> root) {
   self->park(waiter, root);

@@ -23,8 +23,6 @@ namespace canopy::detail {
 std::uint64_t new_ref() noexcept;
 
 class runtime_core;
-// A send from anywhere: a no-op (the node freed) if `to` is null or dead.
-void send_to(const pid& to, message_node* node) noexcept;
 timer_ref send_after_to(runtime_core& rt, duration delay, const pid& to, message_node* node);
 
 class runtime_core {

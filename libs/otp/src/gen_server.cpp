@@ -23,6 +23,8 @@ struct init_continue {};
 exit_reason reason_of_current_exception() {
   try {
     throw;
+  } catch (const process_exit& e) {
+    return e.reason();
   } catch (const std::exception& e) {
     return exit_reason::error(detail::type_name(typeid(e)), e.what());
   } catch (...) {

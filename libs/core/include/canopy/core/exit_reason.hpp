@@ -7,6 +7,7 @@
 // transient child spec.
 
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <string>
 
@@ -60,6 +61,20 @@ class exit_reason {
 
   kind kind_;
   std::shared_ptr<const text> text_;
+};
+
+// Thrown to make the running process exit with `reason` at once (Erlang's exit/1): the
+// process boundary catches it and exits with exactly that reason (an abnormal one is
+// logged as a crash). Task's await uses it to fail its caller with `timeout`.
+class process_exit : public std::exception {
+ public:
+  explicit process_exit(exit_reason reason) : reason_(std::move(reason)), text_(reason_.to_string()) {}
+  [[nodiscard]] const exit_reason& reason() const noexcept { return reason_; }
+  [[nodiscard]] const char* what() const noexcept override { return text_.c_str(); }
+
+ private:
+  exit_reason reason_;
+  std::string text_;
 };
 
 }  // namespace canopy

@@ -53,7 +53,7 @@ class process_cell;
 class runtime_core;
 
 // How spawn ties the new process to its parent.
-enum class spawn_tie : std::uint8_t { none, link, monitor };
+enum class spawn_tie : std::uint8_t { none, link, monitor, link_and_monitor };
 
 struct spawn_args {
   std::size_t size;
@@ -62,6 +62,7 @@ struct spawn_args {
   process_cell* parent = nullptr;  // null when spawned from outside any process
   spawn_tie tie = spawn_tie::none;
   monitor_ref* monitor_out = nullptr;
+  std::uint64_t monitor_ref_value = 0;  // use this ref for the monitor (0: a new one)
 };
 pid spawn_process(runtime_core& rt, const spawn_args& args);
 
@@ -80,6 +81,26 @@ runtime_core& core_of(runtime& rt) noexcept;
 
 std::optional<error> begin_call(process_cell* self, const pid& to, message_node* request,
                                 duration timeout);
+// Task results (see process_cell::expect): the calling process keeps the reply or down
+// for `ref` until it waits for it.
+void expect_result(process_cell* self, std::uint64_t ref);
+void forget_result(process_cell* self, std::uint64_t ref) noexcept;
+bool begin_wait_result(process_cell* self, std::uint64_t ref, duration timeout);
+std::uint64_t fresh_ref() noexcept;
+// The process API, for behaviours in other libraries acting as the running process.
+void drop_monitor(process_cell* self, std::uint64_t ref);
+void unlink_from(process_cell* self, const pid& other);
+void send_exit(process_cell* self, const pid& to, exit_reason reason);
+// Monitors `other` under the given ref (and links to it too if `link`).
+void watch_with_ref(process_cell* self, const pid& other, std::uint64_t ref, bool link);
+void send_to(const pid& to, message_node* node) noexcept;
+template <class T>
+void send_message(const pid& to, T&& msg) {
+  send_to(to, make_node<std::decay_t<T>>(node_kind::user, std::forward<T>(msg)));
+}
+// The running process's runtime clock.
+time_point now_of(process_cell* self) noexcept;
+
 // Parks on the down message of a monitor this process holds; true if it is already here.
 bool begin_wait_down(process_cell* self, std::uint64_t ref, duration timeout);
 // `waiter` is resumed when the answer comes; `root` is destroyed if the process exits first.
@@ -117,10 +138,11 @@ class process {
       return detail::unpack_reply<R>(std::move(outcome_));
     }
 
-   private:
-    friend class process;
+    // Internal (process::call and detail::call_as build it).
     call_awaiter(detail::process_cell* self, pid to, detail::node_ptr request, duration timeout)
         : self_(self), to_(std::move(to)), request_(std::move(request)), timeout_(timeout) {}
+
+   private:
     detail::process_cell* self_;
     pid to_;
     detail::node_ptr request_;
@@ -256,5 +278,14 @@ class process {
 
   detail::process_cell* cell_ = nullptr;
 };
+
+namespace detail {
+// process::call for code acting as the running process `self` (behaviours in other libs).
+template <class R, class Req>
+process::call_awaiter<R> call_as(process_cell* self, const pid& to, Req&& request, duration timeout = default_call_timeout) {
+  return process::call_awaiter<R>(
+      self, to, node_ptr(make_node<std::decay_t<Req>>(node_kind::call, std::forward<Req>(request))), timeout);
+}
+}  // namespace detail
 
 }  // namespace canopy
