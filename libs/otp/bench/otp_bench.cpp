@@ -1,7 +1,7 @@
 // tools/bench otp: supervisor restart latency and DynamicSupervisor throughput, printed
 // like the anchors (../shared/anchors/runtime): canopy.otp.<metric>: <value> <unit>
 //
-//   canopy_otp_bench [--scale F] [restart|dynsup ...]
+//   canopy_otp_bench [--scale F] [restart|dynsup|task ...]
 
 #include <spdlog/logger.h>
 #include <spdlog/sinks/null_sink.h>
@@ -19,6 +19,7 @@
 #include "canopy/otp/dynamic_supervisor.hpp"
 #include "canopy/otp/gen_server.hpp"
 #include "canopy/otp/supervisor.hpp"
+#include "canopy/otp/tasks.hpp"
 
 namespace {
 
@@ -195,6 +196,52 @@ void bench_dynsup() {
   std::fprintf(stderr, "# dynsup: start_child calls from one process (co_await), brutal_kill children; shutdown of the supervisor with all of them\n");
 }
 
+// 100,000 tasks: all started, then all awaited, from one process (Elixir's
+// async_await_batch); and one at a time (async_await_sequential).
+class task_driver final : public canopy::process {
+ public:
+  task_driver(std::size_t n, bool batch, std::atomic<bool>* done) : n_(n), batch_(batch), done_(done) {}
+
+ protected:
+  void receive(canopy::message& m) override {
+    if (m.is<int>()) run();
+  }
+
+ private:
+  canopy::async run() {
+    if (batch_) {
+      std::vector<canopy::task_handle<std::size_t>> ts;
+      ts.reserve(n_);
+      for (std::size_t i = 0; i < n_; ++i) ts.push_back(canopy::tasks::async([i] { return i; }));
+      for (auto& t : ts) (void)co_await canopy::tasks::await(t);
+    } else {
+      for (std::size_t i = 0; i < n_; ++i) {
+        auto t = canopy::tasks::async([i] { return i; });
+        (void)co_await canopy::tasks::await(t);
+      }
+    }
+    done_->store(true, std::memory_order_release);
+  }
+  std::size_t n_;
+  bool batch_;
+  std::atomic<bool>* done_;
+};
+
+void bench_task() {
+  for (bool batch : {true, false}) {
+    const std::size_t n = scaled(100000);
+    canopy::runtime rt(config());
+    std::atomic<bool> done{false};
+    canopy::pid d = rt.spawn<task_driver>(n, batch, &done);
+    const auto t0 = clock_type::now();
+    rt.send(d, 1);
+    while (!done.load(std::memory_order_acquire)) std::this_thread::sleep_for(50us);
+    figure(batch ? "task.async_await_batch" : "task.async_await_sequential", static_cast<double>(n) / seconds_since(t0),
+           "tasks/s");
+  }
+  std::fprintf(stderr, "# task: 100,000 tasks from one process, all started then awaited (batch) or one by one\n");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -205,12 +252,13 @@ int main(int argc, char** argv) {
     } else if (argv[i][0] != '-') {
       areas.emplace_back(argv[i]);
     } else {
-      std::fprintf(stderr, "usage: %s [--scale F] [restart|dynsup ...]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--scale F] [restart|dynsup|task ...]\n", argv[0]);
       return 2;
     }
   }
   auto wanted = [&](const char* a) { return areas.empty() || std::find(areas.begin(), areas.end(), a) != areas.end(); };
   if (wanted("restart")) bench_restart();
   if (wanted("dynsup")) bench_dynsup();
+  if (wanted("task")) bench_task();
   return 0;
 }
