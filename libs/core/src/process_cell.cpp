@@ -516,22 +516,15 @@ std::optional<error> process_cell::begin_call(const pid& to, message_node* reque
   node_ptr req(request);
   if (!to) return error(errc::noproc, "call to the null pid");
   if (to.cell().get() == this) return error(errc::calling_self, self_pid().to_string());  // SEMANTICS 30
-  process_ext& x = ext();
-  if (x.await_ref != 0)
-    throw std::logic_error("a process waits for one call at a time (it is parked already)");
+  process_ext& x = ready_to_wait();
   const std::uint64_t ref = new_ref();
   req->ref = ref;
   req->from = cell_ref::share(this);
   if (to.cell()->enqueue(req.get()) == enqueue_result::closed)
     return error(errc::noproc, to.to_string());  // SEMANTICS 30: at once
   req.release();
-  x.await_ref = ref;
+  wait_for(ref, timeout);
   x.await_callee = to.cell();
-  x.await_outcome = {};
-  if (timeout != infinity) {
-    message_node* t = make_signal(node_kind::call_timeout, cell_ref(), ref);
-    x.await_timer = rt_.start_timer(timeout, cell_ref::share(this), t);
-  }
   return std::nullopt;
 }
 
@@ -549,26 +542,35 @@ void process_cell::forget_expected(std::uint64_t ref) noexcept {
   if (ext_) ext_->expected.erase(ref);
 }
 
-bool process_cell::begin_wait_expected(std::uint64_t ref, duration timeout) {
+process_ext& process_cell::ready_to_wait() {
   process_ext& x = ext();
   if (x.await_ref != 0)
     throw std::logic_error("a process waits for one thing at a time (it is parked already)");
+  return x;
+}
+
+// Parks on `ref`, with a timeout message of the same ref unless the wait is forever.
+void process_cell::wait_for(std::uint64_t ref, duration timeout) {
+  process_ext& x = *ext_;
+  x.await_ref = ref;
+  x.await_outcome = {};
+  if (timeout != infinity)
+    x.await_timer = rt_.start_timer(timeout, cell_ref::share(this), make_signal(node_kind::call_timeout, cell_ref(), ref));
+}
+
+bool process_cell::begin_wait_expected(std::uint64_t ref, duration timeout) {
+  process_ext& x = ready_to_wait();
   node_ptr* slot = x.expected.find(ref);
   if (slot != nullptr && *slot) {
     x.await_outcome = {std::move(*slot), std::nullopt};
     return true;
   }
-  x.await_ref = ref;
-  x.await_outcome = {};
-  if (timeout != infinity)
-    x.await_timer = rt_.start_timer(timeout, cell_ref::share(this), make_signal(node_kind::call_timeout, cell_ref(), ref));
+  wait_for(ref, timeout);
   return false;
 }
 
 bool process_cell::begin_wait_down(std::uint64_t ref, duration timeout) {
-  process_ext& x = ext();
-  if (x.await_ref != 0)
-    throw std::logic_error("a process waits for one thing at a time (it is parked already)");
+  process_ext& x = ready_to_wait();
   // It may have arrived while we were parked on something else: then it is in the stash.
   message_node* prev = nullptr;
   for (message_node* n = x.stash_head; n != nullptr; prev = n, n = n->next) {
@@ -579,10 +581,7 @@ bool process_cell::begin_wait_down(std::uint64_t ref, duration timeout) {
     x.await_outcome = {node_ptr(n), std::nullopt};
     return true;
   }
-  x.await_ref = ref;
-  x.await_outcome = {};
-  if (timeout != infinity)
-    x.await_timer = rt_.start_timer(timeout, cell_ref::share(this), make_signal(node_kind::call_timeout, cell_ref(), ref));
+  wait_for(ref, timeout);
   return false;
 }
 

@@ -148,6 +148,8 @@ class process_cell final : public cell_base {
   void remove_watcher(std::uint64_t ref) noexcept;
   bool forget_held_monitor(std::uint64_t ref) noexcept;
   bool keep_expected(message_node* n) noexcept;
+  process_ext& ready_to_wait();
+  void wait_for(std::uint64_t ref, duration timeout);
   void remove_link(const cell_base* other) noexcept;
   [[nodiscard]] bool has_link(const cell_base* other) const noexcept;
 
