@@ -538,6 +538,12 @@ bool process_cell::keep_expected(message_node* n) noexcept {
 
 void process_cell::expect(std::uint64_t ref) { ext().expected.insert(ref, node_ptr()); }
 
+node_ptr process_cell::take_expected(std::uint64_t ref) noexcept {
+  if (!ext_) return nullptr;
+  node_ptr* slot = ext_->expected.find(ref);
+  return slot != nullptr ? std::move(*slot) : nullptr;
+}
+
 void process_cell::forget_expected(std::uint64_t ref) noexcept {
   if (ext_) ext_->expected.erase(ref);
 }

@@ -105,6 +105,7 @@ class process_cell final : public cell_base {
   // Task results: a reply or down for `ref` is kept (not dropped, not delivered) until taken.
   void expect(std::uint64_t ref);
   void forget_expected(std::uint64_t ref) noexcept;
+  node_ptr take_expected(std::uint64_t ref) noexcept;
   bool begin_wait_expected(std::uint64_t ref, duration timeout);
   void park(std::coroutine_handle<> h, std::coroutine_handle<> root) noexcept;
   call_outcome take_outcome() noexcept;

@@ -156,6 +156,8 @@ bool begin_wait_result(process_cell* self, std::uint64_t ref, duration timeout) 
   return running(self).begin_wait_expected(ref, timeout);
 }
 std::uint64_t fresh_ref() noexcept { return new_ref(); }
+node_ptr try_take_result(process_cell* self, std::uint64_t ref) noexcept { return self->take_expected(ref); }
+unsigned schedulers_of(process_cell* self) noexcept { return std::max(1u, self->rt().sched.threads()); }
 void drop_monitor(process_cell* self, std::uint64_t ref) { running(self).demonitor(monitor_ref(ref)); }
 void unlink_from(process_cell* self, const pid& other) { running(self).unlink(other); }
 void send_exit(process_cell* self, const pid& to, exit_reason reason) {

@@ -227,6 +227,31 @@ class task_driver final : public canopy::process {
   std::atomic<bool>* done_;
 };
 
+class stream_driver final : public canopy::process {
+ public:
+  stream_driver(std::size_t n, std::atomic<bool>* done) : n_(n), done_(done) {}
+
+ protected:
+  void receive(canopy::message& m) override {
+    if (m.is<int>()) run(n_, done_);
+  }
+
+ private:
+  static canopy::async run(std::size_t n, std::atomic<bool>* done) {
+    auto next = std::make_shared<std::size_t>(0);
+    auto sum = std::make_shared<std::size_t>(0);
+    std::function<std::optional<std::size_t>()> source = [next, n]() -> std::optional<std::size_t> {
+      if (*next == n) return std::nullopt;
+      return (*next)++;
+    };
+    std::function<void(canopy::result<std::size_t>)> sink = [sum](canopy::result<std::size_t> r) { *sum += r.value_or(0); };
+    co_await canopy::tasks::async_stream<std::size_t>(std::move(source), [](std::size_t i) { return i; }, std::move(sink));
+    done->store(true, std::memory_order_release);
+  }
+  std::size_t n_;
+  std::atomic<bool>* done_;
+};
+
 void bench_task() {
   for (bool batch : {true, false}) {
     const std::size_t n = scaled(100000);
@@ -240,6 +265,17 @@ void bench_task() {
            "tasks/s");
   }
   std::fprintf(stderr, "# task: 100,000 tasks from one process, all started then awaited (batch) or one by one\n");
+  {
+    const std::size_t n = scaled(1000000);
+    canopy::runtime rt(config());
+    std::atomic<bool> done{false};
+    canopy::pid d = rt.spawn<stream_driver>(n, &done);
+    const auto t0 = clock_type::now();
+    rt.send(d, 1);
+    while (!done.load(std::memory_order_acquire)) std::this_thread::sleep_for(50us);
+    figure("task.async_stream_1M", static_cast<double>(n) / seconds_since(t0), "items/s");
+    std::fprintf(stderr, "# task.async_stream: %zu items, max_concurrency = scheduler threads, ordered\n", n);
+  }
 }
 
 }  // namespace

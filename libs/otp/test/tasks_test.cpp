@@ -218,3 +218,106 @@ TEST_F(TaskSupervisor, Line28_ChildrenAreTemporaryWithA5000msShutdown) {
 
 }  // namespace
 }  // namespace canopy
+
+namespace canopy {
+namespace {
+
+using namespace std::chrono_literals;
+
+// What an async_stream run saw, shared with the test thread (manual mode: one thread).
+struct stream_probe {
+  int pulled = 0;              // items the source handed out
+  int emitted = 0;             // outcomes the sink received
+  int max_ahead = 0;           // most items pulled but not yet emitted
+  std::vector<std::string> out;
+};
+
+class StreamTest : public ::testing::Test {
+ protected:
+  std::shared_ptr<testing::virtual_clock> clk = std::make_shared<testing::virtual_clock>();
+  testing::log_capture logs;
+  runtime rt{{.mode = scheduling::manual, .clock = clk, .logger = logs.logger(), .shutdown_timeout = 100ms}};
+};
+
+struct stream_env {
+  std::shared_ptr<stream_probe> probe;
+  std::shared_ptr<testing::virtual_clock> clk;
+  tasks::stream_options options;
+  int items;
+};
+
+class streamer final : public process {
+ public:
+  explicit streamer(stream_env e) : e_(std::move(e)) {}
+
+ protected:
+  void on_start() override { go(e_); }
+  void receive(message&) override {}
+
+ private:
+  static async go(stream_env e) {
+    auto p = e.probe;
+    std::function<std::optional<int>()> source = [p, n = e.items]() -> std::optional<int> {
+      if (p->pulled == n) return std::nullopt;
+      p->max_ahead = std::max(p->max_ahead, p->pulled - p->emitted + 1);
+      return p->pulled++;
+    };
+    auto fn = [clk = e.clk](int i) {
+      if (i == 2) clk->advance(50ms);  // item 2 is slow
+      if (i == 4) throw std::runtime_error("item 4 failed");
+      return i * i;
+    };
+    std::function<void(canopy::result<int>)> sink = [p](canopy::result<int> r) {
+      ++p->emitted;
+      p->out.push_back(r ? std::to_string(*r) : std::string(to_string(r.code())));
+    };
+    co_await tasks::async_stream<int>(std::move(source), fn, std::move(sink), e.options);
+    p->out.push_back("done");
+  }
+  stream_env e_;
+};
+
+TEST_F(StreamTest, OrderedResultsFollowTheInputAndConcurrencyIsBounded) {
+  auto probe = std::make_shared<stream_probe>();
+  auto w = rt.watch(rt.spawn<streamer>(stream_env{probe, clk, {.max_concurrency = 2, .timeout = 1s}, 4}));
+  rt.run_until_idle();
+  EXPECT_EQ(probe->out, (std::vector<std::string>{"0", "1", "4", "9", "done"}));
+  EXPECT_LE(probe->max_ahead, 2);  // the source was pulled lazily: never more than 2 ahead
+  EXPECT_FALSE(w.wait(0ms));       // the owner is still alive
+}
+
+TEST_F(StreamTest, AFailingItemTakesDownTheOwnerAsTheTasksAreLinked) {
+  auto probe = std::make_shared<stream_probe>();
+  auto w = rt.watch(rt.spawn<streamer>(stream_env{probe, clk, {.max_concurrency = 2, .timeout = 1s}, 6}));
+  rt.run_until_idle();
+  EXPECT_EQ(w.wait(0ms)->to_string(), "{error,std::runtime_error,item 4 failed}");
+}
+
+TEST_F(StreamTest, KillTaskOnTimeoutGivesATimeoutForThatItemAndGoesOn) {
+  auto probe = std::make_shared<stream_probe>();
+  rt.spawn<streamer>(stream_env{probe, clk,
+                                {.max_concurrency = 1, .timeout = 10ms, .on_timeout = tasks::timeout_action::kill_task}, 4});
+  rt.run_until_idle();
+  EXPECT_EQ(probe->out, (std::vector<std::string>{"0", "1", "timeout", "9", "done"}));
+}
+
+TEST_F(StreamTest, ExitOnTimeoutFailsTheOwner) {
+  auto probe = std::make_shared<stream_probe>();
+  auto w = rt.watch(rt.spawn<streamer>(stream_env{probe, clk, {.max_concurrency = 1, .timeout = 10ms}, 4}));
+  rt.run_until_idle();
+  EXPECT_EQ(w.wait(0ms)->to_string(), "timeout");
+}
+
+TEST_F(StreamTest, UnorderedGivesEveryResult) {
+  auto probe = std::make_shared<stream_probe>();
+  rt.spawn<streamer>(stream_env{probe, clk, {.max_concurrency = 3, .ordered = false, .timeout = 1s}, 4});
+  rt.run_until_idle();
+  auto out = probe->out;
+  ASSERT_EQ(out.size(), 5u);
+  EXPECT_EQ(out.back(), "done");
+  std::sort(out.begin(), out.end() - 1);
+  EXPECT_EQ(out, (std::vector<std::string>{"0", "1", "4", "9", "done"}));
+}
+
+}  // namespace
+}  // namespace canopy

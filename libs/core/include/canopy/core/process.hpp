@@ -87,6 +87,9 @@ void expect_result(process_cell* self, std::uint64_t ref);
 void forget_result(process_cell* self, std::uint64_t ref) noexcept;
 bool begin_wait_result(process_cell* self, std::uint64_t ref, duration timeout);
 std::uint64_t fresh_ref() noexcept;
+// The kept reply or down for `ref`, if it has arrived (never parks).
+node_ptr try_take_result(process_cell* self, std::uint64_t ref) noexcept;
+unsigned schedulers_of(process_cell* self) noexcept;
 // The process API, for behaviours in other libraries acting as the running process.
 void drop_monitor(process_cell* self, std::uint64_t ref);
 void unlink_from(process_cell* self, const pid& other);

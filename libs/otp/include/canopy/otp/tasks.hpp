@@ -22,6 +22,7 @@
 // function is not interrupted (scheduling is cooperative): an exit signal that arrives
 // meanwhile takes effect when it returns, and the task then exits with that reason.
 
+#include <deque>
 #include <functional>
 #include <optional>
 #include <stdexcept>
@@ -237,6 +238,85 @@ task<std::optional<canopy::result<R>>> shutdown(task_handle<R>& t, duration time
   if (first && !first->has_value() && first->error().reason().is_shutdown()) co_return std::nullopt;
   if (first && !first->has_value() && first->error().reason().what() == exit_reason::kind::killed) co_return std::nullopt;
   co_return first;
+}
+
+enum class timeout_action : std::uint8_t {
+  exit,       // the owner exits with timeout (and the linked tasks with it)
+  kill_task,  // that task is killed; its item gives errc::timeout and the stream goes on
+};
+
+struct stream_options {
+  std::size_t max_concurrency = 0;  // tasks alive at once; 0: the runtime's scheduler threads
+  bool ordered = true;              // results in input order (else as they finish)
+  duration timeout = default_call_timeout;  // per item, from its task's start
+  timeout_action on_timeout = timeout_action::exit;
+};
+
+// co_await tasks::async_stream(source, fn, sink[, options]): runs fn on every item the
+// source yields (until it yields nothing), at most max_concurrency tasks at a time, and
+// hands each outcome to sink: the value, or an error (errc::exited with the task's reason,
+// errc::timeout under timeout_action::kill_task). The source is pulled only when a task slot
+// is free, so memory stays bounded however long the input. The tasks are linked.
+template <class In, class F, class R = std::decay_t<std::invoke_result_t<F&, In>>>
+task<> async_stream(std::function<std::optional<In>()> source, F fn,
+                    std::function<void(canopy::result<R>)> sink, stream_options options = {}) {
+  detail::process_cell* owner = detail::current_process();
+  if (owner == nullptr) throw std::logic_error("tasks::async_stream is called from inside a process");
+  const std::size_t limit = options.max_concurrency > 0 ? options.max_concurrency : detail::schedulers_of(owner);
+  struct slot {
+    task_handle<R> handle;
+    time_point deadline;
+  };
+  std::deque<slot> running;
+  bool exhausted = false;
+  auto emit_node = [&](detail::node_ptr n, task_handle<R>& h) {
+    detail::forget_result(owner, h.ref());
+    if (n->kind == detail::node_kind::reply) {
+      detail::drop_monitor(owner, h.ref());
+      sink(std::move(static_cast<detail::typed_node<R>*>(n.get())->value));
+    } else {
+      sink(error::from_exit(static_cast<detail::typed_node<down_message>*>(n.get())->value.reason));
+    }
+  };
+  for (;;) {
+    while (running.size() < limit && !exhausted) {
+      std::optional<In> item = source();
+      if (!item) {
+        exhausted = true;
+        break;
+      }
+      auto h = async([fn, in = std::move(*item)]() mutable { return fn(std::move(in)); });
+      running.push_back({std::move(h), deadline_after(detail::now_of(owner), options.timeout)});
+    }
+    if (running.empty()) co_return;
+    if (!options.ordered) {  // hand over whatever finished already, in any order
+      bool any = false;
+      for (auto it = running.begin(); it != running.end();) {
+        if (auto n = detail::try_take_result(owner, it->handle.ref())) {
+          emit_node(std::move(n), it->handle);
+          it = running.erase(it);
+          any = true;
+        } else {
+          ++it;
+        }
+      }
+      if (any) continue;
+    }
+    slot& head = running.front();
+    const time_point now = detail::now_of(owner);
+    auto outcome = co_await yield(head.handle, head.deadline > now ? head.deadline - now : duration::zero());
+    if (!outcome) {  // its time is up
+      if (options.on_timeout == timeout_action::exit) throw process_exit(exit_reason::timeout());
+      detail::unlink_from(owner, head.handle.worker());
+      detail::drop_monitor(owner, head.handle.ref());
+      detail::forget_result(owner, head.handle.ref());
+      detail::send_exit(owner, head.handle.worker(), exit_reason::kill());
+      sink(error(errc::timeout, head.handle.worker().to_string()));
+    } else {
+      sink(std::move(*outcome));
+    }
+    running.pop_front();
+  }
 }
 
 }  // namespace tasks
