@@ -388,6 +388,21 @@ TEST(SupervisorThreads, Line23_AHangingRestartLoopStillAnswersAndCanBeStopped) {
   EXPECT_EQ(watch.wait(20s)->to_string(), "shutdown");
 }
 
+TEST_F(Supervisor, Line23_OneForAllWhenAnotherChildFailsToRestart) {
+  pid sup = start({.strategy = strategy::one_for_all, .max_restarts = 10}, {spec("a"), spec("b"), spec("c")});
+  w->take();
+  w->fail_starts["b"] = 1;  // a crashes; in the restart of all, b fails once
+  crash_child(sup, "a");
+  // a restarted, b failed and was retried by message: the retry stops the running ones and
+  // restarts all in order again.
+  EXPECT_EQ(w->take(), (std::vector<std::string>{"terminate a {error,std::runtime_error,crash a}", "terminate c shutdown",
+                                                 "terminate b shutdown", "start a", "terminate a shutdown", "start a",
+                                                 "start b", "start c"}));
+  auto kids = supervisor::which_children(rt, sup);
+  for (auto& k : *kids) EXPECT_TRUE(k.child) << k.id;
+  EXPECT_EQ(logs.count("failed to restart child 'b'"), 1u);
+}
+
 TEST_F(Supervisor, Line24_IntensityExceededStopsAllAndExitsShutdown) {
   pid sup = start({.max_restarts = 2}, {spec("a"), spec("b")});
   auto watch = rt.watch(sup);
