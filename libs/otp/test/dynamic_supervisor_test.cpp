@@ -12,6 +12,7 @@
 #include "canopy/testing/log_capture.hpp"
 #include "canopy/testing/virtual_clock.hpp"
 #include "canopy/testing/wait.hpp"
+#include "test_processes.hpp"
 
 namespace canopy {
 namespace {
@@ -52,20 +53,6 @@ class member final : public gen_server {
   std::shared_ptr<counters> c_;
   std::string name_;
 };
-
-// Traps exits and ignores them: only a kill ends it.
-class stubborn final : public process {
- protected:
-  void on_start() override { process_flag(trap_exit::on); }
-  void receive(message&) override {}
-};
-
-child_start spawn_stubborn() {
-  detail::process_cell* parent = detail::current_process();
-  auto construct = [](void* mem) -> process* { return new (mem) stubborn(); };
-  return child_start::ready(detail::spawn_process(
-      detail::core_of(parent), {sizeof(stubborn), alignof(stubborn), construct, parent, detail::spawn_tie::link}));
-}
 
 class DynamicSupervisor : public ::testing::Test {
  protected:
@@ -149,7 +136,7 @@ TEST_F(DynamicSupervisor, Line27_ExtraArgumentsArePrependedToEveryChild) {
 TEST_F(DynamicSupervisor, Line7_ChildrenStopConcurrentlyUnderOneDeadline) {
   auto sup = dynamic_supervisor::start(rt);
   for (int i = 0; i < 3; ++i)
-    ASSERT_TRUE(dynamic_supervisor::start_child(rt, *sup, child_spec("stub", spawn_stubborn).shutdown(shutdown_policy::timeout(1s))));
+    ASSERT_TRUE(dynamic_supervisor::start_child(rt, *sup, child_spec("deaf", test::spawn_linked_child<test::deaf_process>).shutdown(shutdown_policy::timeout(1s))));
   ASSERT_TRUE(dynamic_supervisor::start_child(rt, *sup, member_spec("polite")));  // 5 s timeout, leaves at once
   auto watch = rt.watch(*sup);
   rt.exit(*sup, exit_reason::shutdown());
@@ -158,7 +145,7 @@ TEST_F(DynamicSupervisor, Line7_ChildrenStopConcurrentlyUnderOneDeadline) {
   clk->advance(999ms);
   rt.run_until_idle();
   EXPECT_TRUE(rt.is_alive(*sup));
-  clk->advance(1ms);  // the three stubborn ones are killed together at 1 s, not one after another
+  clk->advance(1ms);  // the three deaf ones are killed together at 1 s, not one after another
   rt.run_until_idle();
 
   EXPECT_EQ(watch.wait(0ms)->to_string(), "shutdown");

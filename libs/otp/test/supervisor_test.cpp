@@ -13,6 +13,7 @@
 #include "canopy/testing/log_capture.hpp"
 #include "canopy/testing/virtual_clock.hpp"
 #include "canopy/testing/wait.hpp"
+#include "test_processes.hpp"
 
 namespace canopy {
 namespace {
@@ -76,13 +77,6 @@ class worker final : public gen_server {
   std::shared_ptr<world> w_;
   std::string id_;
   trap_exit trap_;
-};
-
-// A raw process that traps exits and ignores them: only a kill ends it.
-class stubborn final : public process {
- protected:
-  void on_start() override { process_flag(trap_exit::on); }
-  void receive(message&) override {}
 };
 
 class Supervisor : public ::testing::Test {
@@ -180,18 +174,9 @@ TEST_F(Supervisor, Line8_BrutalKillKillsAtOnce) {
   EXPECT_EQ(w->take(), std::vector<std::string>{"start a"});  // no terminate after a kill (12)
 }
 
-// A start function for a raw process, linked to the supervisor running it.
-template <class P>
-child_start spawn_linked_child() {
-  detail::process_cell* parent = detail::current_process();
-  auto construct = [](void* mem) -> process* { return new (mem) P(); };
-  return child_start::ready(detail::spawn_process(
-      detail::core_of(parent), {sizeof(P), alignof(P), construct, parent, detail::spawn_tie::link}));
-}
-
 TEST_F(Supervisor, Line9_ATimeoutSendsShutdownWaitsThenKills) {
-  pid sup = start({}, {child_spec("stubborn", spawn_linked_child<stubborn>).shutdown(shutdown_policy::timeout(1s))});
-  pid kid = child(sup, "stubborn");
+  pid sup = start({}, {child_spec("deaf", test::spawn_linked_child<test::deaf_process>).shutdown(shutdown_policy::timeout(1s))});
+  pid kid = child(sup, "deaf");
   auto kid_exit = rt.watch(kid);
   auto sup_exit = rt.watch(sup);
   rt.exit(sup, exit_reason::shutdown());
@@ -207,8 +192,8 @@ TEST_F(Supervisor, Line9_ATimeoutSendsShutdownWaitsThenKills) {
 }
 
 TEST_F(Supervisor, Line10_InfinityWaitsForever) {
-  pid sup = start({}, {child_spec("stubborn", spawn_linked_child<stubborn>).shutdown(shutdown_policy::infinity())});
-  pid kid = child(sup, "stubborn");
+  pid sup = start({}, {child_spec("deaf", test::spawn_linked_child<test::deaf_process>).shutdown(shutdown_policy::infinity())});
+  pid kid = child(sup, "deaf");
   auto sup_exit = rt.watch(sup);
   rt.exit(sup, exit_reason::shutdown());
   rt.run_until_idle();
