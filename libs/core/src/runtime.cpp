@@ -3,6 +3,7 @@
 
 #include <spdlog/logger.h>
 
+#include <algorithm>
 #include <new>
 #include <stdexcept>
 
@@ -295,7 +296,11 @@ bool runtime::is_alive(const pid& p) const noexcept {
 
 std::size_t runtime::process_count() const noexcept { return core_->live(); }
 
-std::vector<pid> runtime::processes() const { return core_->snapshot(); }
+std::vector<pid> runtime::processes() const {
+  std::vector<pid> all = core_->snapshot();
+  std::sort(all.begin(), all.end());  // in spawn order, for people and tests
+  return all;
+}
 
 unsigned runtime::scheduler_threads() const noexcept { return core_->sched.threads(); }
 

@@ -75,7 +75,6 @@ std::vector<pid> runtime_core::snapshot() const {
     std::lock_guard lk(const_cast<std::mutex&>(s.mu));
     for (process_cell* c = s.head; c; c = c->table_next) out.push_back(c->self_pid());
   }
-  std::sort(out.begin(), out.end());
   return out;
 }
 

@@ -34,6 +34,7 @@ class runtime_core {
   void table_add(process_cell* c) noexcept;
   void table_remove(process_cell* c) noexcept;
   [[nodiscard]] std::size_t live() const noexcept { return live_.load(std::memory_order_acquire); }
+  // Every live process, in no particular order.
   [[nodiscard]] std::vector<pid> snapshot() const;
 
   result<void> register_name(std::string name, process_cell* c);

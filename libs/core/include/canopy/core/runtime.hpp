@@ -134,6 +134,7 @@ class runtime {
 
   [[nodiscard]] bool is_alive(const pid& p) const noexcept;
   [[nodiscard]] std::size_t process_count() const noexcept;
+  // Every live process, in spawn order.
   [[nodiscard]] std::vector<pid> processes() const;
   [[nodiscard]] unsigned scheduler_threads() const noexcept;
 

@@ -18,7 +18,6 @@ struct call_outcome {
   std::optional<error> failure;
 };
 
-[[noreturn]] void throw_bad_reply_type(const std::type_info& expected, const std::type_info& got);
 error bad_reply_error(const std::type_info& expected, const std::type_info& got);
 
 template <class R>
