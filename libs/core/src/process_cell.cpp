@@ -58,15 +58,21 @@ class current_scope {
 
 }  // namespace
 
-process_cell::process_cell(runtime_core& rt, std::uint64_t id, std::size_t alignment) noexcept
-    : cell_base(id), rt_(rt), alignment_(static_cast<std::uint16_t>(alignment)) {}
+process_cell::process_cell(runtime_core& rt, std::uint64_t id, std::size_t alignment, std::size_t pooled_bytes) noexcept
+    : cell_base(id),
+      rt_(rt),
+      alignment_(static_cast<std::uint16_t>(alignment)),
+      pooled_bytes_(static_cast<std::uint16_t>(pooled_bytes)) {}
 
 process_cell* process_cell::current() noexcept { return tls_current; }
 
 void process_cell::destroy() noexcept {
   const std::size_t alignment = alignment_;
+  const std::size_t pooled = pooled_bytes_;
   this->~process_cell();
-  if (alignment <= __STDCPP_DEFAULT_NEW_ALIGNMENT__) {
+  if (pooled != 0) {
+    pool_deallocate(static_cast<void*>(this), pooled);
+  } else if (alignment <= __STDCPP_DEFAULT_NEW_ALIGNMENT__) {
     ::operator delete(static_cast<void*>(this));
   } else {
     ::operator delete(static_cast<void*>(this), std::align_val_t(alignment));

@@ -21,6 +21,7 @@
 #include "canopy/core/detail/call.hpp"
 #include "canopy/core/detail/cell.hpp"
 #include "canopy/core/detail/function_ref.hpp"
+#include "canopy/core/detail/node_pool.hpp"
 #include "canopy/core/exit_reason.hpp"
 #include "canopy/core/message.hpp"
 #include "canopy/core/pid.hpp"
@@ -40,6 +41,9 @@ enum class run_result : std::uint8_t {
 
 // Rarely needed state, allocated on first use so an idle process stays small.
 struct process_ext {
+  // Allocated for every linked or monitored process: from the node pool, like the cell.
+  static void* operator new(std::size_t bytes) { return pool_allocate(bytes); }
+  static void operator delete(void* p, std::size_t bytes) noexcept { pool_deallocate(p, bytes); }
   struct watcher {
     cell_ref target;     // who is told (a process or a blocked thread)
     bool for_call;       // a caller waiting for our reply (down flagged call_monitor)
@@ -63,7 +67,7 @@ struct process_ext {
 
 class process_cell final : public cell_base {
  public:
-  process_cell(runtime_core& rt, std::uint64_t id, std::size_t alignment) noexcept;
+  process_cell(runtime_core& rt, std::uint64_t id, std::size_t alignment, std::size_t pooled_bytes) noexcept;
 
   enqueue_result enqueue(message_node* node) noexcept override;
   // Runs up to `budget` messages (and on_start() first, once).
@@ -163,6 +167,7 @@ class process_cell final : public cell_base {
   std::uint64_t unreplied_call_ = 0;  // ref of the call being handled, until replied
   const std::type_info* last_message_ = nullptr;  // for the crash report
   std::uint16_t alignment_;
+  std::uint16_t pooled_bytes_;  // the pool chunk holding this cell and its process; 0: operator new
   std::uint8_t flags_ = 0;
   std::atomic<bool> named_{false};
 

@@ -72,11 +72,14 @@ namespace {
 process_cell* create_process(runtime_core& rt, const spawn_args& a) {
   const std::size_t alignment = std::max(a.align, alignof(process_cell));
   const std::size_t offset = (sizeof(process_cell) + alignment - 1) / alignment * alignment;
-  // glibc's aligned allocation path is much slower than malloc: use it only when needed.
-  void* mem = alignment <= __STDCPP_DEFAULT_NEW_ALIGNMENT__
-                  ? ::operator new(offset + a.size)
-                  : ::operator new(offset + a.size, std::align_val_t(alignment));
-  auto* cell = new (mem) process_cell(rt, rt.next_pid_id(), alignment);
+  const std::size_t bytes = offset + a.size;
+  // Small processes come from the node pool (per-thread lists, huge-page slabs); glibc's
+  // aligned allocation path is much slower than malloc: use it only when needed.
+  const bool pooled = bytes <= node_pool_max && alignment <= alignof(std::max_align_t);
+  void* mem = pooled                                              ? pool_allocate(bytes)
+              : alignment <= __STDCPP_DEFAULT_NEW_ALIGNMENT__ ? ::operator new(bytes)
+                                                              : ::operator new(bytes, std::align_val_t(alignment));
+  auto* cell = new (mem) process_cell(rt, rt.next_pid_id(), alignment, pooled ? bytes : 0);
   process* behaviour = nullptr;
   try {
     behaviour = a.construct(static_cast<char*>(mem) + offset);

@@ -1,85 +1,195 @@
 #pragma once
-// small_map: a map that is a plain vector while small and a hash map once it grows.
-// Most processes hold zero to two links or monitors, where a vector is smallest and
-// fastest; a supervisor of 100,000 children holds 100,000, where a linear search per exit
-// signal would make shutdown quadratic.
-// Thread-safety: none; owned by one process.
+// small_map: a map from a pointer or integer key to a value, stored in one flat array.
+// Most processes hold zero to two links or monitors, where a short array searched linearly
+// is smallest and fastest; a supervisor of 100,000 children (or a process awaiting 100,000
+// tasks) holds 100,000, where the same array becomes an open-addressing hash table (linear
+// probing, backward-shift deletion, load at most 1/2) so every operation stays O(1) and
+// nothing is allocated per entry — a node-based map's malloc per insert dominated
+// spawning linked processes.
+// K{} (null / 0) is never a key: it marks an empty slot. V is default-constructible and
+// movable. Thread-safety: none; owned by one process. for_each must not modify the map.
 
+#include <cassert>
 #include <cstddef>
-#include <memory>
-#include <unordered_map>
+#include <cstdint>
+#include <type_traits>
 #include <utility>
-#include <vector>
 
 namespace canopy::detail {
 
 template <class K, class V>
 class small_map {
- public:
-  static constexpr std::size_t small_limit = 8;
+  static_assert(std::is_integral_v<K> || std::is_pointer_v<K>, "small_map keys are integers or pointers");
 
-  [[nodiscard]] bool empty() const noexcept { return big_ ? big_->empty() : small_.empty(); }
-  [[nodiscard]] std::size_t size() const noexcept { return big_ ? big_->size() : small_.size(); }
+ public:
+  static constexpr std::uint32_t dense_limit = 8;  // up to this capacity: unordered array
+
+  small_map() = default;
+  small_map(const small_map&) = delete;
+  small_map& operator=(const small_map&) = delete;
+  ~small_map() { delete[] slots_; }
+
+  [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
 
   [[nodiscard]] V* find(const K& key) noexcept {
-    if (big_) {
-      auto it = big_->find(key);
-      return it == big_->end() ? nullptr : &it->second;
-    }
-    for (auto& [k, v] : small_)
-      if (k == key) return &v;
-    return nullptr;
+    slot* s = locate(key);
+    return s ? &s->value : nullptr;
   }
-  [[nodiscard]] bool contains(const K& key) noexcept { return find(key) != nullptr; }
+  [[nodiscard]] bool contains(const K& key) noexcept { return locate(key) != nullptr; }
 
   // False (and nothing changes) if the key is present.
   bool insert(K key, V value) {
-    if (contains(key)) return false;
-    if (!big_ && small_.size() >= small_limit) {
-      big_ = std::make_unique<std::unordered_map<K, V>>();
-      for (auto& [k, v] : small_) big_->emplace(k, std::move(v));
-      small_.clear();
-      small_.shrink_to_fit();
+    assert(key != K{});
+    if (locate(key)) return false;
+    if (dense()) {
+      if (size_ == cap_) {
+        if (cap_ < dense_limit) {
+          reallocate(cap_ == 0 ? 1 : cap_ * 2);
+        } else {
+          reallocate(4 * dense_limit);
+        }
+      }
+      if (dense()) {
+        slots_[size_].key = key;
+        slots_[size_].value = std::move(value);
+        ++size_;
+        return true;
+      }
+    } else if (2 * (size_ + 1) > cap_) {
+      reallocate(2 * cap_);
     }
-    if (big_) {
-      big_->emplace(std::move(key), std::move(value));
+    place(key, std::move(value));
+    ++size_;
+    return true;
+  }
+
+  // Removes the entry (moving its value to *out), if present.
+  bool erase(const K& key, V* out = nullptr) {
+    slot* s = locate(key);
+    if (!s) return false;
+    if (out) *out = std::move(s->value);
+    if (dense()) {
+      slot& last = slots_[size_ - 1];
+      if (s != &last) {
+        s->key = last.key;
+        s->value = std::move(last.value);
+      }
+      clear(last);
     } else {
-      small_.emplace_back(std::move(key), std::move(value));
+      remove_hashed(static_cast<std::uint32_t>(s - slots_));
+    }
+    --size_;
+    if (size_ == 0) {
+      release();
+    } else if (!dense() && cap_ > 4 * dense_limit && size_ * 8 < cap_) {
+      reallocate(cap_ / 4);  // stays at most 1/2 full, and shrinks back as entries go
     }
     return true;
   }
 
-  // Removes and returns the value, if present.
-  bool erase(const K& key, V* out = nullptr) {
-    if (big_) {
-      auto it = big_->find(key);
-      if (it == big_->end()) return false;
-      if (out) *out = std::move(it->second);
-      big_->erase(it);
-      return true;
-    }
-    for (auto it = small_.begin(); it != small_.end(); ++it) {
-      if (it->first != key) continue;
-      if (out) *out = std::move(it->second);
-      *it = std::move(small_.back());
-      small_.pop_back();
-      return true;
-    }
-    return false;
-  }
-
   template <class F>
   void for_each(F&& fn) {
-    if (big_) {
-      for (auto& [k, v] : *big_) fn(k, v);
-    } else {
-      for (auto& [k, v] : small_) fn(k, v);
+    if (dense()) {
+      for (std::uint32_t i = 0; i < size_; ++i) fn(slots_[i].key, slots_[i].value);
+      return;
     }
+    for (std::uint32_t i = 0; i < cap_; ++i)
+      if (slots_[i].key != K{}) fn(slots_[i].key, slots_[i].value);
   }
 
  private:
-  std::vector<std::pair<K, V>> small_;
-  std::unique_ptr<std::unordered_map<K, V>> big_;
+  struct slot {
+    K key{};
+    V value{};
+  };
+
+  [[nodiscard]] bool dense() const noexcept { return cap_ <= dense_limit; }
+
+  [[nodiscard]] std::uint32_t home(K key) const noexcept {
+    std::uint64_t bits;
+    if constexpr (std::is_pointer_v<K>) {
+      bits = reinterpret_cast<std::uintptr_t>(key);
+    } else {
+      bits = static_cast<std::uint64_t>(key);
+    }
+    // Fibonacci hashing: the high bits of the product mix in every bit of the key.
+    return static_cast<std::uint32_t>((bits * 0x9E3779B97F4A7C15ull) >> shift_);
+  }
+
+  slot* locate(const K& key) noexcept {
+    if (dense()) {
+      for (std::uint32_t i = 0; i < size_; ++i)
+        if (slots_[i].key == key) return &slots_[i];
+      return nullptr;
+    }
+    const std::uint32_t mask = cap_ - 1;
+    for (std::uint32_t i = home(key);; i = (i + 1) & mask) {
+      if (slots_[i].key == key) return &slots_[i];
+      if (slots_[i].key == K{}) return nullptr;
+    }
+  }
+
+  void place(K key, V&& value) noexcept {
+    const std::uint32_t mask = cap_ - 1;
+    std::uint32_t i = home(key);
+    while (slots_[i].key != K{}) i = (i + 1) & mask;
+    slots_[i].key = key;
+    slots_[i].value = std::move(value);
+  }
+
+  // Backward-shift deletion: later entries of the probe run move up so no tombstones remain.
+  void remove_hashed(std::uint32_t hole) noexcept {
+    const std::uint32_t mask = cap_ - 1;
+    for (std::uint32_t j = (hole + 1) & mask; slots_[j].key != K{}; j = (j + 1) & mask) {
+      const std::uint32_t h = home(slots_[j].key);
+      // j may move to the hole if its home is not cyclically within (hole, j].
+      if (((j - h) & mask) >= ((j - hole) & mask)) {
+        slots_[hole].key = slots_[j].key;
+        slots_[hole].value = std::move(slots_[j].value);
+        hole = j;
+      }
+    }
+    clear(slots_[hole]);
+  }
+
+  static void clear(slot& s) noexcept {
+    s.key = K{};
+    s.value = V{};
+  }
+
+  void release() noexcept {
+    delete[] slots_;
+    slots_ = nullptr;
+    cap_ = 0;
+    shift_ = 64;
+  }
+
+  void reallocate(std::uint32_t cap) {
+    slot* old = slots_;
+    const std::uint32_t old_cap = cap_;
+    const bool was_dense = dense();
+    const std::uint32_t old_size = size_;
+    slots_ = new slot[cap];
+    cap_ = cap;
+    shift_ = 64;
+    for (std::uint32_t c = cap; c > 1; c >>= 1) --shift_;
+    if (dense()) {
+      for (std::uint32_t i = 0; i < old_size; ++i) {
+        slots_[i].key = old[i].key;
+        slots_[i].value = std::move(old[i].value);
+      }
+    } else {
+      for (std::uint32_t i = 0; i < (was_dense ? old_size : old_cap); ++i)
+        if (old[i].key != K{}) place(old[i].key, std::move(old[i].value));
+    }
+    delete[] old;
+  }
+
+  slot* slots_ = nullptr;
+  std::uint32_t size_ = 0;
+  std::uint32_t cap_ = 0;
+  std::uint32_t shift_ = 64;  // 64 - log2(cap_) once hashed
 };
 
 }  // namespace canopy::detail

@@ -1,7 +1,7 @@
 // tools/bench otp: supervisor restart latency and DynamicSupervisor throughput, printed
 // like the anchors (../shared/anchors/runtime): canopy.otp.<metric>: <value> <unit>
 //
-//   canopy_otp_bench [--scale F] [restart|dynsup|task ...]
+//   canopy_otp_bench [--scale F] [restart|dynsup|task|task.batch|task.sequential|task.stream ...]
 
 #include <spdlog/logger.h>
 #include <spdlog/sinks/null_sink.h>
@@ -27,6 +27,14 @@ using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
 
 double scale = 1.0;
+std::vector<std::string> areas;  // "task" runs every task figure, "task.batch" only that one
+
+bool wanted(const std::string& figure) {
+  if (areas.empty()) return true;
+  return std::any_of(areas.begin(), areas.end(), [&](const std::string& a) {
+    return figure == a || figure.rfind(a + ".", 0) == 0 || a.rfind(figure + ".", 0) == 0;
+  });
+}
 std::size_t scaled(std::size_t n) { return std::max<std::size_t>(1, static_cast<std::size_t>(static_cast<double>(n) * scale)); }
 
 void figure(const std::string& metric, double value, const char* unit) {
@@ -254,6 +262,7 @@ class stream_driver final : public canopy::process {
 
 void bench_task() {
   for (bool batch : {true, false}) {
+    if (!wanted(batch ? "task.batch" : "task.sequential")) continue;
     const std::size_t n = scaled(100000);
     canopy::runtime rt(config());
     std::atomic<bool> done{false};
@@ -265,7 +274,7 @@ void bench_task() {
            "tasks/s");
   }
   std::fprintf(stderr, "# task: 100,000 tasks from one process, all started then awaited (batch) or one by one\n");
-  {
+  if (wanted("task.stream")) {
     const std::size_t n = scaled(1000000);
     canopy::runtime rt(config());
     std::atomic<bool> done{false};
@@ -281,18 +290,16 @@ void bench_task() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<std::string> areas;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--scale") == 0 && i + 1 < argc) {
       scale = std::atof(argv[++i]);
     } else if (argv[i][0] != '-') {
       areas.emplace_back(argv[i]);
     } else {
-      std::fprintf(stderr, "usage: %s [--scale F] [restart|dynsup|task ...]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--scale F] [restart|dynsup|task|task.batch|task.sequential|task.stream ...]\n", argv[0]);
       return 2;
     }
   }
-  auto wanted = [&](const char* a) { return areas.empty() || std::find(areas.begin(), areas.end(), a) != areas.end(); };
   if (wanted("restart")) bench_restart();
   if (wanted("dynsup")) bench_dynsup();
   if (wanted("task")) bench_task();
