@@ -35,26 +35,29 @@ struct chunk {
 std::size_t class_of(std::size_t size) noexcept { return (size - 1) / node_pool_granule; }
 std::size_t class_bytes(std::size_t cls) noexcept { return (cls + 1) * node_pool_granule; }
 
-// A fresh 2 MiB slab, aligned so the kernel can back it with one huge page: a process
-// spawn touches a cell, its links and a few messages, and taking those page by page cost
-// a fault per 4 KiB (a quarter of the time of spawning 100,000 linked processes).
-char* new_slab() {
+// `bytes` (a multiple of the slab size) of fresh memory on a 2 MiB boundary, advised as huge pages.
+char* map_aligned(std::size_t bytes) {
 #if defined(__linux__)
-  void* raw = ::mmap(nullptr, 2 * slab_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* raw = ::mmap(nullptr, bytes + slab_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (raw == MAP_FAILED) throw std::bad_alloc();
   const auto start = reinterpret_cast<std::uintptr_t>(raw);
   const std::uintptr_t aligned = (start + slab_bytes - 1) & ~(slab_bytes - 1);
   if (aligned > start) ::munmap(raw, aligned - start);
-  const std::uintptr_t end = start + 2 * slab_bytes;
-  if (end > aligned + slab_bytes) ::munmap(reinterpret_cast<void*>(aligned + slab_bytes), end - aligned - slab_bytes);
-  ::madvise(reinterpret_cast<void*>(aligned), slab_bytes, MADV_HUGEPAGE);  // advice only: fine if refused
+  const std::uintptr_t end = start + bytes + slab_bytes;
+  if (end > aligned + bytes) ::munmap(reinterpret_cast<void*>(aligned + bytes), end - aligned - bytes);
+  ::madvise(reinterpret_cast<void*>(aligned), bytes, MADV_HUGEPAGE);  // advice only: fine if refused
   return reinterpret_cast<char*>(aligned);
 #else
-  void* p = std::aligned_alloc(slab_bytes, slab_bytes);
+  void* p = std::aligned_alloc(slab_bytes, bytes);
   if (p == nullptr) throw std::bad_alloc();
   return static_cast<char*>(p);
 #endif
 }
+
+// A fresh 2 MiB slab, aligned so the kernel can back it with one huge page: a process
+// spawn touches a cell, its links and a few messages, and taking those page by page cost
+// a fault per 4 KiB (a quarter of the time of spawning 100,000 linked processes).
+char* new_slab() { return map_aligned(slab_bytes); }
 
 // Hands out runs of fresh memory carved from slabs. Slabs are never returned: their chunks
 // circulate through the free lists below (see node_pool.hpp).
@@ -197,6 +200,35 @@ void pool_deallocate(void* p, std::size_t size) noexcept {
   tc.head[cls] = c;
   if (++tc.count[cls] > thread_high) tc.give_back(cls);
 #endif
+}
+
+#ifndef CANOPY_POOL_DISABLED
+namespace {
+constexpr std::size_t large_threshold = std::size_t{1} << 20;
+std::size_t large_rounded(std::size_t bytes) noexcept { return (bytes + slab_bytes - 1) & ~(slab_bytes - 1); }
+}  // namespace
+#endif
+
+void* large_allocate(std::size_t bytes) {
+#ifndef CANOPY_POOL_DISABLED
+  if (bytes >= large_threshold) return map_aligned(large_rounded(bytes));
+#endif
+  return ::operator new(bytes);
+}
+
+void large_deallocate(void* p, std::size_t bytes) noexcept {
+#ifndef CANOPY_POOL_DISABLED
+  if (bytes >= large_threshold) {
+#if defined(__linux__)
+    ::munmap(p, large_rounded(bytes));
+#else
+    std::free(p);
+#endif
+    return;
+  }
+#endif
+  (void)bytes;
+  ::operator delete(p);
 }
 
 }  // namespace canopy::detail

@@ -134,10 +134,11 @@ enqueue_result process_cell::enqueue(message_node* node) noexcept {
 }
 
 message_node* process_cell::next_message() noexcept {
-  if (ext_ && ext_->stash_head && ext_->await_ref == 0) {
-    message_node* n = ext_->stash_head;
-    ext_->stash_head = n->next;
-    if (!ext_->stash_head) ext_->stash_tail = nullptr;
+  if (stash_due()) {
+    park_state& p = *ext_->park;
+    message_node* n = p.stash_head;
+    p.stash_head = n->next;
+    if (!p.stash_head) p.stash_tail = nullptr;
     n->next = nullptr;
     return n;
   }
@@ -160,7 +161,7 @@ message_node* process_cell::next_message() noexcept {
 }
 
 void process_cell::stash(message_node* node) noexcept {
-  process_ext& x = *ext_;  // parked, so ext_ exists
+  park_state& x = *ext_->park;  // parked, so it exists
   node->next = nullptr;
   if (x.stash_tail) {
     x.stash_tail->next = node;
@@ -196,7 +197,7 @@ run_result process_cell::run(unsigned budget) noexcept {
     terminate(ext_->pending_exit);
     return run_result::exited;
   }
-  if (fifo_head_ || (ext_ && ext_->stash_head && ext_->await_ref == 0)) return run_result::again;
+  if (fifo_head_ || stash_due()) return run_result::again;
   message_node* expected = nullptr;
   if (head_.compare_exchange_strong(expected, blocked_tag(), std::memory_order_acq_rel,
                                     std::memory_order_acquire))
@@ -212,7 +213,7 @@ void process_cell::dispatch(message_node* n) noexcept {
       accept(n);
       return;
     case node_kind::reply:
-      if (parked() && n->ref == ext_->await_ref) {
+      if (parked() && n->ref == ext_->park->await_ref) {
         complete_call({node_ptr(n), std::nullopt});
       } else if (keep_expected(n)) {
         // a task's result, kept until awaited
@@ -221,20 +222,20 @@ void process_cell::dispatch(message_node* n) noexcept {
       }
       return;
     case node_kind::call_timeout: {
-      const bool mine = parked() && n->ref == ext_->await_ref;
+      const bool mine = parked() && n->ref == ext_->park->await_ref;
       destroy_node(n);
       if (mine) complete_call({nullptr, error(errc::timeout)});
       return;
     }
     case node_kind::down: {
       if (n->flags & flag_call_monitor) {
-        const bool mine = parked() && n->ref == ext_->await_ref;
+        const bool mine = parked() && n->ref == ext_->park->await_ref;
         exit_reason reason = payload<down_message>(n).reason;
         destroy_node(n);
         if (mine) complete_call({nullptr, error::from_exit(std::move(reason))});
         return;
       }
-      if (parked() && n->ref == ext_->await_ref) {  // await_down's monitor fired
+      if (parked() && n->ref == ext_->park->await_ref) {  // await_down's monitor fired
         forget_held_monitor(n->ref);
         complete_call({node_ptr(n), std::nullopt});
         return;
@@ -364,12 +365,12 @@ void process_cell::terminate(const exit_reason& given) noexcept {
   message_node* queued = head_.exchange(closed_tag(), std::memory_order_acq_rel);
   pid self = self_pid();
 
-  if (ext_ && ext_->await_ref != 0) {
-    rt_.timers.cancel(ext_->await_timer);
-    ext_->await_ref = 0;
-    ext_->await_handle = {};
-    if (auto root = std::exchange(ext_->await_root, {})) root.destroy();  // the whole chain
-    ext_->await_outcome = {};
+  if (park_state* p = park_if_any(); p != nullptr && p->await_ref != 0) {
+    rt_.timers.cancel(p->await_timer);
+    p->await_ref = 0;
+    p->await_handle = {};
+    if (auto root = std::exchange(p->await_root, {})) root.destroy();  // the whole chain
+    p->await_outcome = {};
   }
   // The user's object goes first, so whoever sees our down message sees its resources gone.
   if (behaviour_) {
@@ -389,7 +390,7 @@ void process_cell::terminate(const exit_reason& given) noexcept {
       n = next;
     }
   };
-  if (ext_) bounce_list(std::exchange(ext_->stash_head, nullptr));
+  if (park_state* p = park_if_any()) bounce_list(std::exchange(p->stash_head, nullptr));
   bounce_list(std::exchange(fifo_head_, nullptr));
   if (queued != blocked_tag()) bounce_list(queued);
 
@@ -522,7 +523,7 @@ std::optional<error> process_cell::begin_call(const pid& to, message_node* reque
   node_ptr req(request);
   if (!to) return error(errc::noproc, "call to the null pid");
   if (to.cell().get() == this) return error(errc::calling_self, self_pid().to_string());  // SEMANTICS 30
-  process_ext& x = ready_to_wait();
+  park_state& x = ready_to_wait();
   const std::uint64_t ref = new_ref();
   req->ref = ref;
   req->from = cell_ref::share(this);
@@ -554,8 +555,10 @@ void process_cell::forget_expected(std::uint64_t ref) noexcept {
   if (ext_) ext_->expected.erase(ref);
 }
 
-process_ext& process_cell::ready_to_wait() {
-  process_ext& x = ext();
+park_state& process_cell::ready_to_wait() {
+  process_ext& e = ext();
+  if (!e.park) e.park = new park_state();
+  park_state& x = *e.park;
   if (x.await_ref != 0)
     throw std::logic_error("a process waits for one thing at a time (it is parked already)");
   return x;
@@ -563,7 +566,7 @@ process_ext& process_cell::ready_to_wait() {
 
 // Parks on `ref`, with a timeout message of the same ref unless the wait is forever.
 void process_cell::wait_for(std::uint64_t ref, duration timeout) {
-  process_ext& x = *ext_;
+  park_state& x = *ext_->park;
   x.await_ref = ref;
   x.await_outcome = {};
   if (timeout != infinity)
@@ -571,8 +574,8 @@ void process_cell::wait_for(std::uint64_t ref, duration timeout) {
 }
 
 bool process_cell::begin_wait_expected(std::uint64_t ref, duration timeout) {
-  process_ext& x = ready_to_wait();
-  node_ptr* slot = x.expected.find(ref);
+  park_state& x = ready_to_wait();
+  node_ptr* slot = ext_->expected.find(ref);
   if (slot != nullptr && *slot) {
     x.await_outcome = {std::move(*slot), std::nullopt};
     return true;
@@ -582,7 +585,7 @@ bool process_cell::begin_wait_expected(std::uint64_t ref, duration timeout) {
 }
 
 bool process_cell::begin_wait_down(std::uint64_t ref, duration timeout) {
-  process_ext& x = ready_to_wait();
+  park_state& x = ready_to_wait();
   // It may have arrived while we were parked on something else: then it is in the stash.
   message_node* prev = nullptr;
   for (message_node* n = x.stash_head; n != nullptr; prev = n, n = n->next) {
@@ -598,14 +601,14 @@ bool process_cell::begin_wait_down(std::uint64_t ref, duration timeout) {
 }
 
 void process_cell::park(std::coroutine_handle<> h, std::coroutine_handle<> root) noexcept {
-  ext_->await_handle = h;
-  ext_->await_root = root;
+  ext_->park->await_handle = h;
+  ext_->park->await_root = root;
 }
 
-call_outcome process_cell::take_outcome() noexcept { return std::move(ext_->await_outcome); }
+call_outcome process_cell::take_outcome() noexcept { return std::move(ext_->park->await_outcome); }
 
 void process_cell::complete_call(call_outcome outcome) noexcept {
-  process_ext& x = *ext_;
+  park_state& x = *ext_->park;
   rt_.timers.cancel(std::exchange(x.await_timer, {}));
   // Someone else answered for the callee: it still watches us for this call; release it.
   if (outcome.reply && !(outcome.reply->flags & flag_from_callee))

@@ -39,11 +39,32 @@ enum class run_result : std::uint8_t {
   exited,   // gone; the scheduler drops its reference
 };
 
-// Rarely needed state, allocated on first use so an idle process stays small.
-struct process_ext {
-  // Allocated for every linked or monitored process: from the node pool, like the cell.
+// State of a process that waits for a call's reply, a task or a down message; allocated on
+// its first wait (from the node pool) and kept.
+struct park_state {
   static void* operator new(std::size_t bytes) { return pool_allocate(bytes); }
   static void operator delete(void* p, std::size_t bytes) noexcept { pool_deallocate(p, bytes); }
+  std::uint64_t await_ref = 0;  // what we are parked on; 0: not parked
+  cell_ref await_callee;
+  std::coroutine_handle<> await_handle;  // resumed with the answer
+  std::coroutine_handle<> await_root;    // destroyed if the process exits while parked
+  timer_ref await_timer;
+  call_outcome await_outcome;
+  // Messages set aside while parked, handled first once the reply came.
+  message_node* stash_head = nullptr;
+  message_node* stash_tail = nullptr;
+};
+
+// Rarely needed state, allocated on first use so an idle process stays small. Every linked
+// or monitored process has one (a supervised child, a task), so it holds only the tables;
+// waiting lives in park_state.
+struct process_ext {
+  static void* operator new(std::size_t bytes) { return pool_allocate(bytes); }
+  static void operator delete(void* p, std::size_t bytes) noexcept { pool_deallocate(p, bytes); }
+  process_ext() = default;
+  process_ext(const process_ext&) = delete;
+  process_ext& operator=(const process_ext&) = delete;
+  ~process_ext() { delete park; }
   struct watcher {
     cell_ref target;     // who is told (a process or a blocked thread)
     bool for_call;       // a caller waiting for our reply (down flagged call_monitor)
@@ -53,16 +74,7 @@ struct process_ext {
   small_map<std::uint64_t, cell_ref> monitors;  // by ref: monitors we hold, and on whom
   small_map<std::uint64_t, node_ptr> expected;  // task results by ref: reply or down, once here
   exit_reason pending_exit = exit_reason::normal();
-  // A call this process is parked on (await_ref != 0).
-  std::uint64_t await_ref = 0;
-  cell_ref await_callee;
-  std::coroutine_handle<> await_handle;  // resumed with the answer
-  std::coroutine_handle<> await_root;    // destroyed if the process exits while parked
-  timer_ref await_timer;
-  call_outcome await_outcome;
-  // Messages set aside while parked, handled first once the reply came.
-  message_node* stash_head = nullptr;
-  message_node* stash_tail = nullptr;
+  park_state* park = nullptr;
 };
 
 class process_cell final : public cell_base {
@@ -132,7 +144,16 @@ class process_cell final : public cell_base {
 
   void destroy() noexcept override;
   process_ext& ext();
-  [[nodiscard]] bool parked() const noexcept { return ext_ != nullptr && ext_->await_ref != 0; }
+  [[nodiscard]] park_state* park_if_any() const noexcept { return ext_ ? ext_->park : nullptr; }
+  [[nodiscard]] bool parked() const noexcept {
+    const park_state* p = park_if_any();
+    return p != nullptr && p->await_ref != 0;
+  }
+  // Messages stashed while parked are due once the wait is over.
+  [[nodiscard]] bool stash_due() const noexcept {
+    const park_state* p = park_if_any();
+    return p != nullptr && p->stash_head != nullptr && p->await_ref == 0;
+  }
 
   message_node* next_message() noexcept;
   void stash(message_node* node) noexcept;
@@ -153,7 +174,7 @@ class process_cell final : public cell_base {
   void remove_watcher(std::uint64_t ref) noexcept;
   bool forget_held_monitor(std::uint64_t ref) noexcept;
   bool keep_expected(message_node* n) noexcept;
-  process_ext& ready_to_wait();
+  park_state& ready_to_wait();
   void wait_for(std::uint64_t ref, duration timeout);
   void remove_link(const cell_base* other) noexcept;
   [[nodiscard]] bool has_link(const cell_base* other) const noexcept;

@@ -9,11 +9,15 @@
 // K{} (null / 0) is never a key: it marks an empty slot. V is default-constructible and
 // movable. Thread-safety: none; owned by one process. for_each must not modify the map.
 
+#include <bit>
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <type_traits>
 #include <utility>
+
+#include "canopy/core/detail/node_pool.hpp"
 
 namespace canopy::detail {
 
@@ -27,7 +31,7 @@ class small_map {
   small_map() = default;
   small_map(const small_map&) = delete;
   small_map& operator=(const small_map&) = delete;
-  ~small_map() { delete[] slots_; }
+  ~small_map() { free_slots(slots_, cap_); }
 
   [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
@@ -114,7 +118,8 @@ class small_map {
       bits = static_cast<std::uint64_t>(key);
     }
     // Fibonacci hashing: the high bits of the product mix in every bit of the key.
-    return static_cast<std::uint32_t>((bits * 0x9E3779B97F4A7C15ull) >> shift_);
+    const int shift = 64 - std::countr_zero(cap_);  // cap_ is a power of two, >= 16 here
+    return static_cast<std::uint32_t>((bits * 0x9E3779B97F4A7C15ull) >> shift);
   }
 
   slot* locate(const K& key) noexcept {
@@ -158,11 +163,22 @@ class small_map {
     s.value = V{};
   }
 
+  // Slot arrays come from large_allocate: a big table's growth maps huge pages.
+  static slot* new_slots(std::uint32_t cap) {
+    auto* s = static_cast<slot*>(large_allocate(sizeof(slot) * cap));
+    for (std::uint32_t i = 0; i < cap; ++i) new (&s[i]) slot();
+    return s;
+  }
+  static void free_slots(slot* s, std::uint32_t cap) noexcept {
+    if (s == nullptr) return;
+    for (std::uint32_t i = 0; i < cap; ++i) s[i].~slot();
+    large_deallocate(s, sizeof(slot) * cap);
+  }
+
   void release() noexcept {
-    delete[] slots_;
+    free_slots(slots_, cap_);
     slots_ = nullptr;
     cap_ = 0;
-    shift_ = 64;
   }
 
   void reallocate(std::uint32_t cap) {
@@ -170,10 +186,8 @@ class small_map {
     const std::uint32_t old_cap = cap_;
     const bool was_dense = dense();
     const std::uint32_t old_size = size_;
-    slots_ = new slot[cap];
+    slots_ = new_slots(cap);
     cap_ = cap;
-    shift_ = 64;
-    for (std::uint32_t c = cap; c > 1; c >>= 1) --shift_;
     if (dense()) {
       for (std::uint32_t i = 0; i < old_size; ++i) {
         slots_[i].key = old[i].key;
@@ -183,13 +197,12 @@ class small_map {
       for (std::uint32_t i = 0; i < (was_dense ? old_size : old_cap); ++i)
         if (old[i].key != K{}) place(old[i].key, std::move(old[i].value));
     }
-    delete[] old;
+    free_slots(old, old_cap);
   }
 
   slot* slots_ = nullptr;
   std::uint32_t size_ = 0;
   std::uint32_t cap_ = 0;
-  std::uint32_t shift_ = 64;  // 64 - log2(cap_) once hashed
 };
 
 }  // namespace canopy::detail

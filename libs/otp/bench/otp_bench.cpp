@@ -46,6 +46,7 @@ double seconds_since(clock_type::time_point t0) { return std::chrono::duration<d
 
 canopy::runtime_config config() {
   canopy::runtime_config c;
+  if (const char* t = std::getenv("CANOPY_BENCH_THREADS")) c.threads = static_cast<unsigned>(std::atoi(t));
   c.logger = std::make_shared<spdlog::logger>("bench", std::make_shared<spdlog::sinks::null_sink_mt>());
   return c;
 }
@@ -220,8 +221,11 @@ class task_driver final : public canopy::process {
     if (batch_) {
       std::vector<canopy::task_handle<std::size_t>> ts;
       ts.reserve(n_);
+      auto t0 = clock_type::now();
       for (std::size_t i = 0; i < n_; ++i) ts.push_back(canopy::tasks::async([i] { return i; }));
+      auto t1 = clock_type::now();
       for (auto& t : ts) (void)co_await canopy::tasks::await(t);
+      std::fprintf(stderr, "DBG spawn %.1f ms await %.1f ms\n", seconds_since(t0)*1e3 - seconds_since(t1)*1e3, seconds_since(t1)*1e3);
     } else {
       for (std::size_t i = 0; i < n_; ++i) {
         auto t = canopy::tasks::async([i] { return i; });
