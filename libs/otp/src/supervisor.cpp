@@ -36,8 +36,9 @@ const char* to_string(strategy s) noexcept {
 // ---- child_spec and child_start ------------------------------------------------------------
 
 canopy::result<void> child_spec::validate() const {
-  if (id_.empty()) return error(errc::invalid_argument, "a child spec needs an id");
-  if (!start_) return error(errc::invalid_argument, "child '" + id_ + "' has no start function");
+  if (!data_) return error(errc::invalid_argument, "a moved-from child spec");
+  if (data_->id.empty()) return error(errc::invalid_argument, "a child spec needs an id");
+  if (!data_->start) return error(errc::invalid_argument, "child '" + data_->id + "' has no start function");
   return {};
 }
 

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <coroutine>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -83,11 +84,15 @@ class child_start {
 struct start_children_request {};
 using start_children_reply = std::optional<error>;
 
+// A child_spec is a handle to immutable shared data: copying one (a supervisor keeps a spec
+// per child; a DynamicSupervisor per started child) costs a reference count, not a copy of
+// the id and the start function. The setters copy the data first if it is shared.
 class child_spec {
  public:
   using start_function = std::function<child_start()>;
 
-  child_spec(std::string id, start_function start) : id_(std::move(id)), start_(std::move(start)) {}
+  child_spec(std::string id, start_function start)
+      : data_(std::make_shared<data>(data{std::move(id), std::move(start)})) {}
 
   // A gen_server worker started with start_link<S>(args...) (args copied for restarts).
   template <class S, class... A>
@@ -99,25 +104,27 @@ class child_spec {
   }
 
   child_spec& restart(restart_type r) {
-    restart_ = r;
+    writable().restart = r;
     return *this;
   }
   child_spec& shutdown(shutdown_policy s) {
-    shutdown_ = s;
-    shutdown_set_ = true;
+    data& d = writable();
+    d.shutdown = s;
+    d.shutdown_set = true;
     return *this;
   }
   child_spec& type(child_type t) {
-    type_ = t;
-    if (!shutdown_set_) shutdown_ = default_shutdown(t);
+    data& d = writable();
+    d.type = t;
+    if (!d.shutdown_set) d.shutdown = default_shutdown(t);
     return *this;
   }
 
-  [[nodiscard]] const std::string& id() const noexcept { return id_; }
-  [[nodiscard]] const start_function& start() const noexcept { return start_; }
-  [[nodiscard]] restart_type restart() const noexcept { return restart_; }
-  [[nodiscard]] shutdown_policy shutdown() const noexcept { return shutdown_; }
-  [[nodiscard]] child_type type() const noexcept { return type_; }
+  [[nodiscard]] const std::string& id() const noexcept { return data_->id; }
+  [[nodiscard]] const start_function& start() const noexcept { return data_->start; }
+  [[nodiscard]] restart_type restart() const noexcept { return data_->restart; }
+  [[nodiscard]] shutdown_policy shutdown() const noexcept { return data_->shutdown; }
+  [[nodiscard]] child_type type() const noexcept { return data_->type; }
 
   // errc::invalid_argument naming what is wrong (SEMANTICS 1: an id and a start function).
   [[nodiscard]] canopy::result<void> validate() const;
@@ -128,12 +135,21 @@ class child_spec {
                                        : shutdown_policy::timeout(std::chrono::milliseconds(5000));
   }
 
-  std::string id_;
-  start_function start_;
-  restart_type restart_ = restart_type::permanent;
-  shutdown_policy shutdown_ = shutdown_policy::timeout(std::chrono::milliseconds(5000));
-  child_type type_ = child_type::worker;
-  bool shutdown_set_ = false;
+  struct data {
+    std::string id;
+    start_function start;
+    restart_type restart = restart_type::permanent;
+    shutdown_policy shutdown = shutdown_policy::timeout(std::chrono::milliseconds(5000));
+    child_type type = child_type::worker;
+    bool shutdown_set = false;
+  };
+
+  data& writable() {
+    if (data_.use_count() != 1) data_ = std::make_shared<data>(*data_);
+    return const_cast<data&>(*data_);
+  }
+
+  std::shared_ptr<const data> data_;
 };
 
 }  // namespace canopy
