@@ -333,6 +333,12 @@ void process_cell::request_exit(exit_reason reason) {
 
 void process_cell::handle_exit_signal(message_node* n) noexcept {
   auto& sig = payload<exit_message>(n);
+  if (n->flags & flag_stop) {  // unlink, monitor, then the exit signal itself
+    remove_link(n->from.get());
+    ext().watchers.insert(n->ref, {std::move(n->from), false});
+    n->flags &= static_cast<std::uint8_t>(~flag_stop);
+    n->ref = 0;
+  }
   const bool via_link = (n->flags & flag_via_link) != 0;
   if (via_link) {
     if (!has_link(sig.from.cell().get())) {  // unlinked meanwhile: stale
@@ -415,6 +421,9 @@ void process_cell::bounce(message_node* n, const exit_reason& reason) noexcept {
     case node_kind::monitor:
       post(n->from, make_down_node(n->ref, self_pid(), reason, false));
       break;
+    case node_kind::exit:
+      if (n->flags & flag_stop) post(n->from, make_down_node(n->ref, self_pid(), reason, false));
+      break;
     default:
       break;
   }
@@ -496,6 +505,25 @@ void process_cell::demonitor(monitor_ref ref) {
 void process_cell::send_signal_exit(const pid& to, exit_reason reason) {
   if (!to) return;
   post(to.cell(), make_exit_node(self_pid(), std::move(reason), false));
+}
+
+monitor_ref process_cell::stop_and_monitor(const pid& child, exit_reason reason) {
+  const std::uint64_t ref = new_ref();
+  ext().monitors.insert(ref, child.cell());
+  if (!child) {
+    post_self(make_down_node(ref, child, exit_reason::noproc(), false));
+    return monitor_ref(ref);
+  }
+  remove_link(child.cell().get());  // an exit signal of the child via our link is now stale
+  message_node* n = make_exit_node(self_pid(), std::move(reason), false);
+  n->flags |= flag_stop;
+  n->from = cell_ref::share(this);
+  n->ref = ref;
+  if (child.cell()->enqueue(n) == enqueue_result::closed) {
+    destroy_node(n);
+    post_self(make_down_node(ref, child, exit_reason::noproc(), false));  // SEMANTICS 42
+  }
+  return monitor_ref(ref);
 }
 
 // ---- call and reply ------------------------------------------------------------------------

@@ -115,6 +115,7 @@ class process_cell final : public cell_base {
   void demonitor(monitor_ref ref);
   void request_exit(exit_reason reason);
   void send_signal_exit(const pid& to, exit_reason reason);
+  monitor_ref stop_and_monitor(const pid& child, exit_reason reason);
   void reply(const reply_address& to, message_node* node) noexcept;
   std::optional<error> begin_call(const pid& to, message_node* request, duration timeout);
   bool begin_wait_down(std::uint64_t ref, duration timeout);

@@ -167,6 +167,7 @@ void unlink_from(process_cell* self, const pid& other) { running(self).unlink(ot
 void send_exit(process_cell* self, const pid& to, exit_reason reason) {
   running(self).send_signal_exit(to, std::move(reason));
 }
+
 void watch_with_ref(process_cell* self, const pid& other, std::uint64_t ref, bool link) {
   running(self).monitor_with_ref(other, ref);
   if (link) self->link(other);
@@ -343,6 +344,9 @@ void process::process_flag(trap_exit mode) { cell_->set_trap_exit(mode == trap_e
 bool process::traps_exits() const noexcept { return cell_->traps_exits(); }
 void process::exit(exit_reason reason) { cell_->request_exit(std::move(reason)); }
 void process::exit(const pid& to, exit_reason reason) { cell_->send_signal_exit(to, std::move(reason)); }
+monitor_ref process::monitor_and_exit(const pid& child, exit_reason reason) {
+  return cell_->stop_and_monitor(child, std::move(reason));
+}
 
 result<void> process::register_name(std::string name) { return cell_->rt().register_name(std::move(name), cell_); }
 

@@ -256,5 +256,86 @@ TEST_F(Links, SpawnMonitorReportsTheChildsExit) {
   EXPECT_EQ(rec->lines().at(0), refs->lines().at(0) + " quit");
 }
 
+// monitor_and_exit: how supervisors stop a child, one signal doing unlink + monitor + exit.
+struct stop_child_with {
+  exit_reason reason;
+};
+
+class MonitorAndExit : public Links {
+ protected:
+  // A parent trapping exits, linked to one child (trapping or not); on stop_child_with it
+  // stops the child with monitor_and_exit. It records what it receives into `rec`.
+  pid spawn_parent(trap_exit child_traps, std::shared_ptr<pid> child_out) {
+    auto child_rec = child_events;
+    auto ready = std::make_shared<recorder>();
+    pid parent = rt.spawn<scripted>(
+        [rec = rec, child_out](scripted& self, message& m) {
+          if (m.is_call()) {
+            self.reply(m.reply_to(), 0);
+          } else if (auto* s = m.get<stop_child_with>()) {
+            self.monitor_and_exit(*child_out, s->reason);
+          } else if (auto* e = m.get<exit_message>()) {
+            rec->push("exit " + e->reason.to_string());
+          } else if (auto* d = m.get<down_message>()) {
+            rec->push("down " + d->reason.to_string());
+          }
+        },
+        [child_traps, child_out, child_rec, ready](scripted& self) {
+          self.process_flag(trap_exit::on);
+          *child_out = self.spawn_link<scripted>(record_into(child_rec), [child_traps](scripted& c) { c.process_flag(child_traps); });
+          ready->push("ready");
+        });
+    EXPECT_TRUE(ready->wait_for(1));
+    return parent;
+  }
+  std::shared_ptr<recorder> child_events = std::make_shared<recorder>();
+};
+
+TEST_F(MonitorAndExit, StopsTheChildAndReportsADownButNoExitSignal) {
+  auto child = std::make_shared<pid>();
+  pid parent = spawn_parent(trap_exit::off, child);
+  auto wc = rt.watch(*child);
+  rt.send(parent, stop_child_with{exit_reason::shutdown()});
+  EXPECT_EQ(wc.wait(20s)->to_string(), "shutdown");
+  ASSERT_TRUE(rec->wait_for(1));
+  sync(parent);  // an exit signal via the link would have been queued before the down
+  EXPECT_EQ(rec->lines(), std::vector<std::string>{"down shutdown"});
+}
+
+TEST_F(MonitorAndExit, KillIsReportedAsKilled) {
+  auto child = std::make_shared<pid>();
+  pid parent = spawn_parent(trap_exit::on, child);  // kill is not trappable
+  rt.send(parent, stop_child_with{exit_reason::kill()});
+  ASSERT_TRUE(rec->wait_for(1));
+  sync(parent);
+  EXPECT_EQ(rec->lines(), std::vector<std::string>{"down killed"});
+}
+
+TEST_F(MonitorAndExit, ATrappingChildGetsTheSignalAsAMessageAndStaysUnlinked) {
+  auto child = std::make_shared<pid>();
+  pid parent = spawn_parent(trap_exit::on, child);
+  rt.send(parent, stop_child_with{exit_reason::shutdown()});
+  ASSERT_TRUE(child_events->wait_for(1));
+  EXPECT_EQ(child_events->lines().at(0), "exit shutdown");
+  EXPECT_TRUE(rt.is_alive(*child));
+  // Its later exit reaches the parent through the monitor only: the link is gone.
+  rt.exit(*child, exit_reason::kill());
+  ASSERT_TRUE(rec->wait_for(1));
+  sync(parent);
+  EXPECT_EQ(rec->lines(), std::vector<std::string>{"down killed"});
+}
+
+TEST_F(MonitorAndExit, ADeadChildYieldsDownNoproc) {
+  auto child = std::make_shared<pid>();
+  pid parent = spawn_parent(trap_exit::on, child);
+  auto wc = rt.watch(*child);
+  rt.exit(*child, exit_reason::kill());
+  ASSERT_TRUE(wc.wait(20s));
+  ASSERT_TRUE(rec->wait_for(1));  // the exit signal through the link (killed)
+  rt.send(parent, stop_child_with{exit_reason::shutdown()});
+  ASSERT_TRUE(rec->wait_for(2));
+  EXPECT_EQ(rec->lines(), (std::vector<std::string>{"exit killed", "down noproc"}));
+}
+
 }  // namespace
 }  // namespace canopy::test

@@ -31,6 +31,7 @@ class scripted : public process {
   using process::exit;
   using process::link;
   using process::monitor;
+  using process::monitor_and_exit;
   using process::process_flag;
   using process::register_name;
   using process::reply;

@@ -129,13 +129,11 @@ async dynamic_supervisor::do_terminate_child(pid child, reply_address from) {
   }
   const shutdown_policy policy = it->second.shutdown();
   children_.erase(it);  // its exit is no longer a crash to restart
-  const monitor_ref ref = monitor(child);
-  unlink(child);
   if (policy.what() == shutdown_policy::kind::brutal_kill) {
-    exit(child, exit_reason::kill());
+    const monitor_ref ref = monitor_and_exit(child, exit_reason::kill());
     (void)co_await await_down(ref);
   } else {
-    exit(child, exit_reason::shutdown());
+    const monitor_ref ref = monitor_and_exit(child, exit_reason::shutdown());
     if (!co_await await_down(ref, policy.time())) {
       exit(child, exit_reason::kill());
       (void)co_await await_down(ref);
@@ -201,16 +199,11 @@ void dynamic_supervisor::begin_shutdown(exit_reason reason) {
   // Everyone is told at once; one timer per distinct shutdown timeout kills those of its
   // group still alive when it fires (as Elixir's DynamicSupervisor does).
   for (auto& [child, spec] : children_) {
-    const monitor_ref ref = monitor(child);
-    unlink(child);
-    awaiting_.emplace(ref.value(), child);
     const shutdown_policy policy = spec.shutdown();
-    if (policy.what() == shutdown_policy::kind::brutal_kill) {
-      exit(child, exit_reason::kill());
-    } else {
-      exit(child, exit_reason::shutdown());
-      if (policy.time() != infinity) deadline_groups_[policy.time().count()].push_back(ref.value());
-    }
+    const bool brutal = policy.what() == shutdown_policy::kind::brutal_kill;
+    const monitor_ref ref = monitor_and_exit(child, brutal ? exit_reason::kill() : exit_reason::shutdown());
+    awaiting_.emplace(ref.value(), child);
+    if (!brutal && policy.time() != infinity) deadline_groups_[policy.time().count()].push_back(ref.value());
   }
   children_.clear();
   for (const auto& [after, refs] : deadline_groups_)

@@ -260,22 +260,19 @@ task<> supervisor::stop_child(std::size_t index) {
   if (!p) co_return;
   const shutdown_policy policy = children_[index].spec.shutdown();
   // Watched by a monitor, not the link: a child that unlinked itself cannot hang us (11).
-  const monitor_ref ref = monitor(p);
-  unlink(p);
+  const bool brutal = policy.what() == shutdown_policy::kind::brutal_kill;
+  const monitor_ref ref = monitor_and_exit(p, brutal ? exit_reason::kill() : exit_reason::shutdown());
   switch (policy.what()) {
     case shutdown_policy::kind::brutal_kill:  // SEMANTICS 8
-      exit(p, exit_reason::kill());
       (void)co_await await_down(ref);
       break;
     case shutdown_policy::kind::timeout:  // SEMANTICS 9
-      exit(p, exit_reason::shutdown());
       if (!co_await await_down(ref, policy.time())) {
         exit(p, exit_reason::kill());
         (void)co_await await_down(ref);
       }
       break;
     case shutdown_policy::kind::infinite:  // SEMANTICS 10
-      exit(p, exit_reason::shutdown());
       (void)co_await await_down(ref);
       break;
   }

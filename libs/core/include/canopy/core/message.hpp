@@ -54,6 +54,9 @@ enum class node_kind : std::uint8_t {
 inline constexpr std::uint8_t flag_via_link = 1;
 inline constexpr std::uint8_t flag_call_monitor = 2;
 inline constexpr std::uint8_t flag_from_callee = 4;  // a reply sent by the process called
+// An exit signal that also unlinks from the sender and monitors for it under `ref`: how a
+// supervisor stops a child, one signal instead of three (monitor, unlink, exit).
+inline constexpr std::uint8_t flag_stop = 8;
 
 struct type_tag {
   const std::type_info& info;

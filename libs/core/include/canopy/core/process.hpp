@@ -203,6 +203,9 @@ class process {
   void exit(exit_reason reason);
   // Sends an exit signal to `to` (exit_reason::kill() cannot be trapped).
   void exit(const pid& to, exit_reason reason);
+  // unlink(child), monitor(child) and exit(child, reason) as one signal: how a supervisor
+  // stops a child (SEMANTICS 8-10). The down message carries the returned ref.
+  monitor_ref monitor_and_exit(const pid& child, exit_reason reason);
 
   template <class T>
   timer_ref send_after(duration delay, const pid& to, T&& msg) {
