@@ -32,25 +32,27 @@ std::chrono::milliseconds coarse_now() noexcept {
 }
 }  // namespace
 
+// Grouped by who touches what, a cache line each: thieves lock `mu` and read local_size,
+// runnext and runs; the owner alone writes the bookkeeping on every run.
 struct scheduler::worker {
   scheduler* sched = nullptr;
   unsigned index = 0;
 
-  std::mutex mu;  // guards local
+  alignas(64) std::mutex mu;  // guards local
   std::deque<process_cell*> local;
   std::atomic<std::size_t> local_size{0};
-  std::atomic<process_cell*> runnext{nullptr};
+  alignas(64) std::atomic<process_cell*> runnext{nullptr};
   std::atomic<std::uint64_t> runs{0};
 
   // Owner-only bookkeeping.
-  unsigned runnext_streak = 0;
+  alignas(64) unsigned runnext_streak = 0;
   std::uint64_t tick = 0;
   bool searching = false;
   process_cell* seen_runnext = nullptr;  // what a thief saw last time, to spot a stale runnext
   std::uint64_t seen_runs = 0;
   unsigned seen_victim = 0;
 
-  std::mutex park_mu;
+  alignas(64) std::mutex park_mu;
   std::condition_variable park_cv;
   bool notified = false;
 

@@ -79,16 +79,18 @@ class scheduler {
 
   // Work from outside the workers: a lock-free stack that pushers CAS onto and a worker
   // takes whole with one exchange, so a thread spawning many processes never takes a lock.
-  std::atomic<process_cell*> injected_{nullptr};
+  // Each hot shared word on its own cache line: every schedule() reads sleeping_ and
+  // searching_, every outside push writes injected_; sharing lines made them ping-pong.
+  alignas(64) std::atomic<process_cell*> injected_{nullptr};
   std::mutex manual_mu_;
   std::condition_variable manual_cv_;  // manual mode: work arrived
   std::deque<process_cell*> manual_queue_;  // manual mode: taken from injected_, in order
 
-  std::mutex idle_mu_;
+  alignas(64) std::mutex idle_mu_;
   std::vector<worker*> idle_;
-  std::atomic<unsigned> sleeping_{0};
-  std::atomic<unsigned> searching_{0};
-  std::atomic<bool> stopping_{false};
+  alignas(64) std::atomic<unsigned> sleeping_{0};
+  alignas(64) std::atomic<unsigned> searching_{0};
+  alignas(64) std::atomic<bool> stopping_{false};
 };
 
 }  // namespace canopy::detail
