@@ -209,15 +209,20 @@ std::size_t large_rounded(std::size_t bytes) noexcept { return (bytes + slab_byt
 }  // namespace
 #endif
 
-void* large_allocate(std::size_t bytes) {
+void* table_allocate(std::size_t bytes) {
 #ifndef CANOPY_POOL_DISABLED
+  if (bytes <= node_pool_max) return pool_allocate(bytes);
   if (bytes >= large_threshold) return map_aligned(large_rounded(bytes));
 #endif
   return ::operator new(bytes);
 }
 
-void large_deallocate(void* p, std::size_t bytes) noexcept {
+void table_deallocate(void* p, std::size_t bytes) noexcept {
 #ifndef CANOPY_POOL_DISABLED
+  if (bytes <= node_pool_max) {
+    pool_deallocate(p, bytes);
+    return;
+  }
   if (bytes >= large_threshold) {
 #if defined(__linux__)
     ::munmap(p, large_rounded(bytes));

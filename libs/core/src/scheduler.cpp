@@ -23,6 +23,8 @@ constexpr int spin_rounds = 64;
 constexpr unsigned runnext_streak_limit = 16;
 // Every this many picks, the global queue is checked first (fairness for outside work).
 constexpr std::uint64_t global_check_interval = 61;
+// Processes a running process wakes become stealable this many at a time (see schedule()).
+constexpr std::size_t pending_batch = 16;
 
 // A coarse monotonic clock (a few ns, ms resolution): enough to spot a stalled handler.
 std::chrono::milliseconds coarse_now() noexcept {
@@ -46,6 +48,9 @@ struct scheduler::worker {
 
   // Owner-only bookkeeping.
   alignas(64) unsigned runnext_streak = 0;
+  // Processes woken by the running one, published to `local` in batches (see schedule()).
+  std::vector<process_cell*> pending;
+  bool published_in_run = false;
   std::uint64_t tick = 0;
   bool searching = false;
   process_cell* seen_runnext = nullptr;  // what a thief saw last time, to spot a stale runnext
@@ -109,8 +114,15 @@ void scheduler::schedule(process_cell* cell) noexcept {
     // Woken by the process running here: it runs next, on this core.
     process_cell* displaced = w->runnext.exchange(cell, std::memory_order_acq_rel);
     if (displaced) {
-      push_local(*w, displaced);
-      maybe_wake();
+      // The first process a run displaces is stealable at once, so an idle worker gets
+      // work even if this run goes on for long; later ones are published in batches (and
+      // when the run ends): a supervisor stopping 100,000 children took the queue's lock
+      // per child, against a thief taking the same lock per child.
+      w->pending.push_back(displaced);
+      if (!w->published_in_run || w->pending.size() >= pending_batch) {
+        w->published_in_run = true;
+        publish_pending(*w);
+      }
     }
     return;
   }
@@ -124,6 +136,16 @@ void scheduler::schedule(process_cell* cell) noexcept {
   // only when all are asleep. Waking on every push would cost a futex call per spawn when
   // a thread spawns many processes.
   if (sleeping_.fetch_add(0, std::memory_order_seq_cst) == workers_.size()) wake_one();
+}
+
+void scheduler::publish_pending(worker& w) {
+  {
+    std::lock_guard lk(w.mu);
+    w.local.insert(w.local.end(), w.pending.begin(), w.pending.end());
+    w.local_size.store(w.local.size(), std::memory_order_relaxed);
+  }
+  w.pending.clear();
+  maybe_wake();
 }
 
 void scheduler::push_local(worker& w, process_cell* cell) {
@@ -259,6 +281,7 @@ process_cell* scheduler::steal(worker& w) {
 }
 
 process_cell* scheduler::find_work(worker& w) {
+  if (!w.pending.empty()) publish_pending(w);  // woken outside a run: none expected
   ++w.tick;
   if (w.tick % global_check_interval == 0) {
     if (process_cell* c = pop_global(&w)) return c;
@@ -296,7 +319,11 @@ bool scheduler::work_visible() const noexcept {
 void scheduler::run_cell(worker* w, process_cell* cell) {
   const auto started = coarse_now();
   const run_result r = cell->run(batch_);
-  if (w != nullptr) w->runs.fetch_add(1, std::memory_order_release);
+  if (w != nullptr) {
+    if (!w->pending.empty()) publish_pending(*w);
+    w->published_in_run = false;
+    w->runs.fetch_add(1, std::memory_order_release);
+  }
   const auto took = coarse_now() - started;
   if (took >= rt_.config.stall_warning) rt_.report_stall(cell, took);
   switch (r) {

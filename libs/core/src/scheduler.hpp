@@ -63,6 +63,7 @@ class scheduler {
   process_cell* steal(worker& w);
   bool work_visible() const noexcept;
   void push_local(worker& w, process_cell* cell);
+  void publish_pending(worker& w);
   // True if the stack was empty (the push made work visible).
   bool push_global(process_cell* cell) noexcept;
   // Takes everything injected so far, oldest first.

@@ -163,16 +163,16 @@ class small_map {
     s.value = V{};
   }
 
-  // Slot arrays come from large_allocate: a big table's growth maps huge pages.
+  // Slot arrays come from table_allocate: small ones from the pool, big ones on huge pages.
   static slot* new_slots(std::uint32_t cap) {
-    auto* s = static_cast<slot*>(large_allocate(sizeof(slot) * cap));
+    auto* s = static_cast<slot*>(table_allocate(sizeof(slot) * cap));
     for (std::uint32_t i = 0; i < cap; ++i) new (&s[i]) slot();
     return s;
   }
   static void free_slots(slot* s, std::uint32_t cap) noexcept {
     if (s == nullptr) return;
     for (std::uint32_t i = 0; i < cap; ++i) s[i].~slot();
-    large_deallocate(s, sizeof(slot) * cap);
+    table_deallocate(s, sizeof(slot) * cap);
   }
 
   void release() noexcept {

@@ -25,11 +25,13 @@ inline constexpr std::size_t node_pool_max = 512;  // larger blocks use operator
 void* pool_allocate(std::size_t size);
 void pool_deallocate(void* p, std::size_t size) noexcept;
 
-// Large arrays (the link and monitor tables of a process with 100,000 children): from 1 MiB
-// up, mapped directly on 2 MiB boundaries and advised as huge pages, so growing a table
-// does not take a page fault per 4 KiB; smaller ones use operator new. Aligned to 16.
-void* large_allocate(std::size_t bytes);
-void large_deallocate(void* p, std::size_t bytes) noexcept;
+// Arrays of any size (the link and monitor tables of processes): small ones from the pool
+// (a task's one link must not cost a malloc, freed on another thread); from 1 MiB up (the
+// tables of a process with 100,000 children) mapped directly on 2 MiB boundaries and
+// advised as huge pages, so growing a table does not take a page fault per 4 KiB; the rest
+// from operator new. Aligned to 16.
+void* table_allocate(std::size_t bytes);
+void table_deallocate(void* p, std::size_t bytes) noexcept;
 
 template <std::size_t Size, std::size_t Align>
 void* node_allocate() {
