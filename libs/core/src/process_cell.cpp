@@ -385,6 +385,9 @@ void process_cell::terminate(const exit_reason& given) noexcept {
   }
   pending_exception_ = nullptr;
   if (named_.load(std::memory_order_acquire)) rt_.unregister_all(this);
+  if (ext_) {
+    for (std::unique_ptr<exit_hook> h = std::move(ext_->hooks); h; h = std::move(h->next_)) h->on_exit(self, reason);
+  }
   // Gone from names and the process table before anyone is told, so an observer of our
   // exit never finds us listed.
   rt_.table_remove(this);
@@ -505,6 +508,19 @@ void process_cell::demonitor(monitor_ref ref) {
 void process_cell::send_signal_exit(const pid& to, exit_reason reason) {
   if (!to) return;
   post(to.cell(), make_exit_node(self_pid(), std::move(reason), false));
+}
+
+void process_cell::add_exit_hook(std::unique_ptr<exit_hook> hook) {
+  process_ext& x = ext();
+  hook->next_ = std::move(x.hooks);
+  x.hooks = std::move(hook);
+}
+
+exit_hook* process_cell::find_exit_hook(const void* tag) noexcept {
+  if (!ext_) return nullptr;
+  for (exit_hook* h = ext_->hooks.get(); h != nullptr; h = h->next_.get())
+    if (h->tag() == tag) return h;
+  return nullptr;
 }
 
 monitor_ref process_cell::stop_and_monitor(const pid& child, exit_reason reason) {

@@ -20,6 +20,7 @@
 
 #include "canopy/core/detail/call.hpp"
 #include "canopy/core/detail/cell.hpp"
+#include "canopy/core/detail/exit_hook.hpp"
 #include "canopy/core/detail/function_ref.hpp"
 #include "canopy/core/detail/node_pool.hpp"
 #include "canopy/core/exit_reason.hpp"
@@ -75,6 +76,7 @@ struct process_ext {
   small_map<std::uint64_t, node_ptr> expected;  // task results by ref: reply or down, once here
   exit_reason pending_exit = exit_reason::normal();
   park_state* park = nullptr;
+  std::unique_ptr<exit_hook> hooks;  // a chain through exit_hook::next_
 };
 
 class process_cell final : public cell_base {
@@ -116,6 +118,8 @@ class process_cell final : public cell_base {
   void request_exit(exit_reason reason);
   void send_signal_exit(const pid& to, exit_reason reason);
   monitor_ref stop_and_monitor(const pid& child, exit_reason reason);
+  void add_exit_hook(std::unique_ptr<exit_hook> hook);
+  exit_hook* find_exit_hook(const void* tag) noexcept;
   void reply(const reply_address& to, message_node* node) noexcept;
   std::optional<error> begin_call(const pid& to, message_node* request, duration timeout);
   bool begin_wait_down(std::uint64_t ref, duration timeout);

@@ -117,14 +117,14 @@ pid spawn_process(runtime_core& rt, const spawn_args& a) {
   return result;
 }
 
-result<pid> start_process(runtime_core& rt, const spawn_args& a, std::string_view name,
+result<pid> start_process(runtime_core& rt, const spawn_args& a, const process_name& name,
                           function_ref<void(process&)> after_init) {
   if (rt.shutting_down.load(std::memory_order_acquire)) return error(errc::shutting_down);
   process_cell* cell = create_process(rt, a);
   rt.table_add(cell);
   pid started(cell_ref::share(cell));
   if (!name.empty()) {
-    auto named = rt.register_name(std::string(name), cell);
+    auto named = name.is_local() ? rt.register_name(name.local(), cell) : name.via()->register_process(rt, cell);
     if (!named) {
       cell->discard();  // never ran: init is not called
       cell->release();
@@ -143,6 +143,7 @@ result<pid> start_process(runtime_core& rt, const spawn_args& a, std::string_vie
 
 process_cell* current_process() noexcept { return process_cell::current(); }
 pid pid_of(process_cell* cell) noexcept { return cell ? cell->self_pid() : pid(); }
+bool is_alive(const pid& p) noexcept { return p && static_cast<process_cell*>(p.cell().get())->is_alive(); }
 runtime_core& core_of(process_cell* cell) noexcept { return cell->rt(); }
 runtime_core& core_of(runtime& rt) noexcept { return rt.core(); }
 
@@ -161,7 +162,32 @@ bool begin_wait_result(process_cell* self, std::uint64_t ref, duration timeout) 
 }
 std::uint64_t fresh_ref() noexcept { return new_ref(); }
 node_ptr try_take_result(process_cell* self, std::uint64_t ref) noexcept { return self->take_expected(ref); }
-unsigned schedulers_of(process_cell* self) noexcept { return std::max(1u, self->rt().sched.threads()); }
+unsigned schedulers_of(process_cell* self) noexcept { return schedulers_of(self->rt()); }
+unsigned schedulers_of(runtime_core& rt) noexcept { return std::max(1u, rt.sched.threads()); }
+void add_exit_hook(process_cell* process, std::unique_ptr<exit_hook> hook) { process->add_exit_hook(std::move(hook)); }
+exit_hook* find_exit_hook(process_cell* process, const void* tag) noexcept { return process->find_exit_hook(tag); }
+
+bool publish_resource(runtime_core& rt, const std::string& name, const std::type_info& type, std::shared_ptr<void> object) {
+  std::lock_guard lk(rt.resources_mu_);
+  return rt.resources_.try_emplace({name, std::type_index(type)}, std::move(object)).second;
+}
+
+std::shared_ptr<void> find_resource(runtime_core& rt, const std::string& name, const std::type_info& type) {
+  std::lock_guard lk(rt.resources_mu_);
+  auto it = rt.resources_.find({name, std::type_index(type)});
+  return it == rt.resources_.end() ? nullptr : it->second;
+}
+
+void withdraw_resource(runtime_core& rt, const std::string& name, const std::type_info& type, const void* object) noexcept {
+  std::shared_ptr<void> dropped;  // destroyed outside the lock
+  std::lock_guard lk(rt.resources_mu_);
+  auto it = rt.resources_.find({name, std::type_index(type)});
+  if (it != rt.resources_.end() && it->second.get() == object) {
+    dropped = std::move(it->second);
+    rt.resources_.erase(it);
+  }
+}
+
 void drop_monitor(process_cell* self, std::uint64_t ref) { running(self).demonitor(monitor_ref(ref)); }
 void unlink_from(process_cell* self, const pid& other) { running(self).unlink(other); }
 void send_exit(process_cell* self, const pid& to, exit_reason reason) {
@@ -294,6 +320,12 @@ bool runtime::unregister_name(std::string_view name) { return core_->unregister_
 
 pid runtime::whereis(std::string_view name) const { return core_->whereis(name); }
 
+pid runtime::resolve(const process_name& name) const {
+  if (name.is_local()) return core_->whereis(name.local());
+  if (name.via()) return name.via()->whereis(*core_);
+  return {};
+}
+
 bool runtime::is_alive(const pid& p) const noexcept {
   return p && static_cast<detail::process_cell*>(p.cell().get())->is_alive();
 }
@@ -347,6 +379,8 @@ void process::exit(const pid& to, exit_reason reason) { cell_->send_signal_exit(
 monitor_ref process::monitor_and_exit(const pid& child, exit_reason reason) {
   return cell_->stop_and_monitor(child, std::move(reason));
 }
+
+pid process::resolve(const process_name& name) const { return system().resolve(name); }
 
 result<void> process::register_name(std::string name) { return cell_->rt().register_name(std::move(name), cell_); }
 

@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <typeindex>
 #include <unordered_map>
 #include <vector>
 
@@ -70,6 +71,22 @@ class runtime_core {
   std::atomic<std::size_t> live_{0};
   std::mutex live_mu_;
   std::condition_variable all_gone_;
+
+  friend bool publish_resource(runtime_core&, const std::string&, const std::type_info&, std::shared_ptr<void>);
+  friend std::shared_ptr<void> find_resource(runtime_core&, const std::string&, const std::type_info&);
+  friend void withdraw_resource(runtime_core&, const std::string&, const std::type_info&, const void*) noexcept;
+  struct resource_key {
+    std::string name;
+    std::type_index type;
+    bool operator==(const resource_key&) const = default;
+  };
+  struct resource_key_hash {
+    std::size_t operator()(const resource_key& k) const noexcept {
+      return std::hash<std::string>()(k.name) ^ k.type.hash_code();
+    }
+  };
+  std::mutex resources_mu_;
+  std::unordered_map<resource_key, std::shared_ptr<void>, resource_key_hash> resources_;
 
   mutable std::mutex names_mu_;
   std::unordered_map<std::string, cell_ref> by_name_;

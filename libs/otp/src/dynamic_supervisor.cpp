@@ -21,13 +21,13 @@ struct shutdown_deadline {
 
 dynamic_supervisor::dynamic_supervisor(dynamic_supervisor_options options) : options_(std::move(options)) {}
 
-canopy::result<pid> dynamic_supervisor::start(runtime& rt, dynamic_supervisor_options options, std::string name) {
+canopy::result<pid> dynamic_supervisor::start(runtime& rt, dynamic_supervisor_options options, process_name name) {
   auto construct = [&](void* mem) -> process* { return new (mem) dynamic_supervisor(std::move(options)); };
   return detail::start_process(detail::core_of(rt), {sizeof(dynamic_supervisor), alignof(dynamic_supervisor), construct},
                                name, [](process&) {});
 }
 
-child_start dynamic_supervisor::start_link(dynamic_supervisor_options options, std::string name) {
+child_start dynamic_supervisor::start_link(dynamic_supervisor_options options, process_name name) {
   detail::process_cell* parent = detail::current_process();
   if (parent == nullptr) throw std::logic_error("dynamic_supervisor::start_link must be called from inside a process");
   pid parent_pid = detail::pid_of(parent);

@@ -37,7 +37,7 @@ exit_reason reason_of_current_exception() {
 // ---- client API ------------------------------------------------------------------------------
 
 canopy::result<pid> gen_server::finish_start(detail::runtime_core& rt, const detail::spawn_args& spawn,
-                                             const std::string& name, detail::process_cell* parent) {
+                                             const process_name& name, detail::process_cell* parent) {
   bool ignored = false;
   pid parent_pid = detail::pid_of(parent);
   auto after_init = [&](process& p) {

@@ -71,13 +71,13 @@ supervisor::supervisor(supervisor_flags flags, std::vector<child_spec> children)
 }
 
 canopy::result<pid> supervisor::finish_start(detail::runtime_core& rt, const detail::spawn_args& args,
-                                             const std::string& name, detail::process_cell* parent) {
+                                             const process_name& name, detail::process_cell* parent) {
   pid parent_pid = detail::pid_of(parent);
   return detail::start_process(rt, args, name, [&](process& p) { static_cast<supervisor&>(p).parent_ = parent_pid; });
 }
 
 canopy::result<pid> supervisor::start(runtime& rt, supervisor_flags flags, std::vector<child_spec> children,
-                                      std::string name) {
+                                      process_name name) {
   auto construct = [&](void* mem) -> process* { return new (mem) supervisor(flags, std::move(children)); };
   auto started = finish_start(detail::core_of(rt), {sizeof(supervisor), alignof(supervisor), construct}, name, nullptr);
   if (!started) return started;
@@ -87,7 +87,7 @@ canopy::result<pid> supervisor::start(runtime& rt, supervisor_flags flags, std::
   return started;
 }
 
-child_start supervisor::start_link(supervisor_flags flags, std::vector<child_spec> children, std::string name) {
+child_start supervisor::start_link(supervisor_flags flags, std::vector<child_spec> children, process_name name) {
   detail::process_cell* parent = detail::current_process();
   if (parent == nullptr) throw std::logic_error("supervisor::start_link must be called from inside a process");
   auto construct = [&](void* mem) -> process* { return new (mem) supervisor(flags, std::move(children)); };

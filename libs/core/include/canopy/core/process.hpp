@@ -40,6 +40,7 @@
 #include "canopy/core/exit_reason.hpp"
 #include "canopy/core/message.hpp"
 #include "canopy/core/pid.hpp"
+#include "canopy/core/process_name.hpp"
 #include "canopy/core/refs.hpp"
 #include "canopy/core/result.hpp"
 
@@ -67,15 +68,17 @@ struct spawn_args {
 pid spawn_process(runtime_core& rt, const spawn_args& args);
 
 // Synchronous start (proc_lib-style), the base of gen_server::start: registers `name` (if
-// not empty), runs on_start() on the calling thread before the process is scheduled, lets
+// not empty; a via name through its name service), runs on_start() on the calling thread before the process is scheduled, lets
 // `after_init` inspect the object while it still exists, and only then ties the process
 // to its parent. Fails with already_started (name taken), start_failed (on_start exited or
 // crashed; the reason attached) or shutting_down.
-result<pid> start_process(runtime_core& rt, const spawn_args& args, std::string_view name,
+result<pid> start_process(runtime_core& rt, const spawn_args& args, const process_name& name,
                           function_ref<void(process&)> after_init);
 // The process running on this thread, if any (a start_link's parent).
 process_cell* current_process() noexcept;
 pid pid_of(process_cell* cell) noexcept;
+// Whether the process has not exited yet (from any thread; it may exit right after).
+bool is_alive(const pid& p) noexcept;
 runtime_core& core_of(process_cell* cell) noexcept;
 runtime_core& core_of(runtime& rt) noexcept;
 
@@ -90,6 +93,7 @@ std::uint64_t fresh_ref() noexcept;
 // The kept reply or down for `ref`, if it has arrived (never parks).
 node_ptr try_take_result(process_cell* self, std::uint64_t ref) noexcept;
 unsigned schedulers_of(process_cell* self) noexcept;
+unsigned schedulers_of(runtime_core& rt) noexcept;
 // The process API, for behaviours in other libraries acting as the running process.
 void drop_monitor(process_cell* self, std::uint64_t ref);
 void unlink_from(process_cell* self, const pid& other);
@@ -267,6 +271,8 @@ class process {
 
   // Registers this process under a local name (SEMANTICS 44 for the error).
   result<void> register_name(std::string name);
+  // The process a local or via name stands for (the null pid if none).
+  [[nodiscard]] pid resolve(const process_name& name) const;
 
  private:
   friend class detail::process_cell;

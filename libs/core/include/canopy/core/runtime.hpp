@@ -28,6 +28,7 @@
 #include "canopy/core/message.hpp"
 #include "canopy/core/pid.hpp"
 #include "canopy/core/process.hpp"
+#include "canopy/core/process_name.hpp"
 #include "canopy/core/refs.hpp"
 #include "canopy/core/result.hpp"
 
@@ -124,6 +125,8 @@ class runtime {
   bool unregister_name(std::string_view name);
   // The null pid if no live process holds `name`.
   [[nodiscard]] pid whereis(std::string_view name) const;
+  // The process a local or via name stands for (the null pid if none).
+  [[nodiscard]] pid resolve(const process_name& name) const;
 
   template <class T>
   timer_ref send_after(duration delay, const pid& to, T&& msg) {

@@ -47,8 +47,8 @@ class dynamic_supervisor final : public process {
  public:
   explicit dynamic_supervisor(dynamic_supervisor_options options);
 
-  static canopy::result<pid> start(runtime& rt, dynamic_supervisor_options options = {}, std::string name = {});
-  static child_start start_link(dynamic_supervisor_options options = {}, std::string name = {});
+  static canopy::result<pid> start(runtime& rt, dynamic_supervisor_options options = {}, process_name name = {});
+  static child_start start_link(dynamic_supervisor_options options = {}, process_name name = {});
   // A child spec for a dynamic supervisor under a supervisor.
   static child_spec spec(std::string id, dynamic_supervisor_options options = {});
 

@@ -50,6 +50,7 @@
 #include "canopy/core/exit_reason.hpp"
 #include "canopy/core/message.hpp"
 #include "canopy/core/pid.hpp"
+#include "canopy/core/process_name.hpp"
 #include "canopy/core/process.hpp"
 #include "canopy/core/result.hpp"
 #include "canopy/core/runtime.hpp"
@@ -95,7 +96,7 @@ class gen_server_result {
 };
 
 struct gen_server_options {
-  std::string name;  // a local name to register before init (taken: errc::already_started)
+  process_name name;  // local or via, registered before init (taken: errc::already_started)
 };
 
 class gen_server : public process {
@@ -125,9 +126,22 @@ class gen_server : public process {
                                 duration timeout = default_call_timeout) {
     return rt.call<R>(server, std::forward<Req>(request), timeout);
   }
+  // By name (local or via): errc::noproc naming it if no process holds it.
+  template <class R, class Req>
+  static canopy::result<R> call(runtime& rt, const process_name& server, Req&& request,
+                                duration timeout = default_call_timeout) {
+    const pid to = rt.resolve(server);
+    if (!to) return error(errc::noproc, server.to_string());
+    return rt.call<R>(to, std::forward<Req>(request), timeout);
+  }
   template <class T>
   static void cast(runtime& rt, const pid& server, T&& msg) {
     rt.cast(server, std::forward<T>(msg));
+  }
+  // By name: nothing happens if no process holds it (as in OTP).
+  template <class T>
+  static void cast(runtime& rt, const process_name& server, T&& msg) {
+    if (const pid to = rt.resolve(server)) rt.cast(to, std::forward<T>(msg));
   }
   // Stops `server` with `reason` (terminate runs) and waits until it has exited.
   // errc::noproc if it was not alive; errc::timeout if it did not exit in time.
@@ -195,7 +209,7 @@ class gen_server : public process {
     return finish_start(rt, spawn, opts.name, parent);
   }
   static canopy::result<pid> finish_start(detail::runtime_core& rt, const detail::spawn_args& spawn,
-                                          const std::string& name, detail::process_cell* parent);
+                                          const process_name& name, detail::process_cell* parent);
   [[noreturn]] static void throw_no_parent();
 
   void on_start() final;

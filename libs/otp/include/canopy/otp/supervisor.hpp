@@ -101,10 +101,10 @@ class supervisor final : public process {
 
   // From a non-process thread: blocks until every child started.
   static canopy::result<pid> start(runtime& rt, supervisor_flags flags, std::vector<child_spec> children,
-                                   std::string name = {});
+                                   process_name name = {});
   // From inside a process (co_await it): a supervisor linked to the caller.
   static child_start start_link(supervisor_flags flags, std::vector<child_spec> children,
-                                std::string name = {});
+                                process_name name = {});
   // A child spec for a supervisor under another one (type supervisor, shutdown infinity).
   static child_spec spec(std::string id, supervisor_flags flags, std::vector<child_spec> children);
 
@@ -156,7 +156,7 @@ class supervisor final : public process {
   [[nodiscard]] child_counts counts() const;
 
   static canopy::result<pid> finish_start(detail::runtime_core& rt, const detail::spawn_args& args,
-                                          const std::string& name, detail::process_cell* parent);
+                                          const process_name& name, detail::process_cell* parent);
 
   supervisor_flags flags_;
   std::vector<child> children_;

@@ -324,7 +324,7 @@ task<> async_stream(std::function<std::optional<In>()> source, F fn,
 // Task.Supervisor: a dynamic supervisor of temporary task children (SEMANTICS 28).
 namespace task_supervisor {
 
-inline canopy::result<pid> start(runtime& rt, dynamic_supervisor_options options = {}, std::string name = {}) {
+inline canopy::result<pid> start(runtime& rt, dynamic_supervisor_options options = {}, process_name name = {}) {
   return dynamic_supervisor::start(rt, std::move(options), std::move(name));
 }
 inline child_spec spec(std::string id, dynamic_supervisor_options options = {}) {
