@@ -272,6 +272,10 @@ void process_cell::dispatch(message_node* n) noexcept {
       remove_watcher(n->ref);
       destroy_node(n);
       return;
+    case node_kind::hook:
+      add_exit_hook(std::move(payload<hook_payload>(n).hook));
+      destroy_node(n);
+      return;
   }
   destroy_node(n);
 }
@@ -426,6 +430,9 @@ void process_cell::bounce(message_node* n, const exit_reason& reason) noexcept {
       break;
     case node_kind::exit:
       if (n->flags & flag_stop) post(n->from, make_down_node(n->ref, self_pid(), reason, false));
+      break;
+    case node_kind::hook:  // never adopted: it runs now, for the process that is going
+      if (auto h = std::move(payload<hook_payload>(n).hook)) h->on_exit(self_pid(), reason);
       break;
     default:
       break;

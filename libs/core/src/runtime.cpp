@@ -167,6 +167,18 @@ unsigned schedulers_of(runtime_core& rt) noexcept { return std::max(1u, rt.sched
 void add_exit_hook(process_cell* process, std::unique_ptr<exit_hook> hook) { process->add_exit_hook(std::move(hook)); }
 exit_hook* find_exit_hook(process_cell* process, const void* tag) noexcept { return process->find_exit_hook(tag); }
 
+void attach_exit_hook(const pid& target, std::unique_ptr<exit_hook> hook) {
+  if (!target) {
+    hook->on_exit(target, exit_reason::noproc());
+    return;
+  }
+  message_node* n = make_node<hook_payload>(node_kind::hook, hook_payload{std::move(hook)});
+  if (target.cell()->enqueue(n) == enqueue_result::closed) {
+    if (auto h = std::move(static_cast<typed_node<hook_payload>*>(n)->value.hook)) h->on_exit(target, exit_reason::noproc());
+    destroy_node(n);
+  }
+}
+
 bool publish_resource(runtime_core& rt, const std::string& name, const std::type_info& type, std::shared_ptr<void> object) {
   std::lock_guard lk(rt.resources_mu_);
   return rt.resources_.try_emplace({name, std::type_index(type)}, std::move(object)).second;

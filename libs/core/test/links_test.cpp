@@ -3,6 +3,7 @@
 
 #include <stdexcept>
 
+#include "canopy/core/detail/exit_hook.hpp"
 #include "canopy/testing/log_capture.hpp"
 #include "test_support.hpp"
 
@@ -335,6 +336,44 @@ TEST_F(MonitorAndExit, ADeadChildYieldsDownNoproc) {
   rt.send(parent, stop_child_with{exit_reason::shutdown()});
   ASSERT_TRUE(rec->wait_for(2));
   EXPECT_EQ(rec->lines(), (std::vector<std::string>{"exit killed", "down noproc"}));
+}
+
+}  // namespace
+}  // namespace canopy::test
+
+namespace canopy::test {
+namespace {
+
+// Exit hooks attached from another thread: adopted and run at the target's exit, or run at
+// once when the target is already gone.
+class recording_hook final : public detail::exit_hook {
+ public:
+  explicit recording_hook(std::shared_ptr<recorder> rec) : rec_(std::move(rec)) {}
+  [[nodiscard]] const void* tag() const noexcept override { return this; }
+  void on_exit(const pid&, const exit_reason& reason) noexcept override { rec_->push("hook " + reason.to_string()); }
+
+ private:
+  std::shared_ptr<recorder> rec_;
+};
+
+TEST_F(Links, AnAttachedExitHookRunsWhenTheTargetExitsBeforeItsWatchersAreTold) {
+  pid p = spawn_obedient();
+  detail::attach_exit_hook(p, std::make_unique<recording_hook>(rec));
+  sync(p);  // adopted
+  EXPECT_EQ(rec->size(), 0u);
+  auto w = rt.watch(p);
+  rt.send(p, stop_now{exit_reason::other("done")});
+  ASSERT_TRUE(w.wait(20s));
+  EXPECT_EQ(rec->lines(), std::vector<std::string>{"hook done"});
+}
+
+TEST_F(Links, AnExitHookForADeadProcessRunsAtOnceWithNoproc) {
+  pid p = spawn_obedient();
+  auto w = rt.watch(p);
+  rt.exit(p, exit_reason::kill());
+  ASSERT_TRUE(w.wait(20s));
+  detail::attach_exit_hook(p, std::make_unique<recording_hook>(rec));
+  EXPECT_EQ(rec->lines(), std::vector<std::string>{"hook noproc"});
 }
 
 }  // namespace

@@ -49,6 +49,7 @@ enum class node_kind : std::uint8_t {
   monitor,       // monitor request from `from` with `ref`
   demonitor,     // demonitor of `ref`
   call_timeout,  // the deadline of the caller's pending call `ref` passed
+  hook,          // an exit hook for the receiver to adopt (payload hook_payload)
 };
 
 inline constexpr std::uint8_t flag_via_link = 1;

@@ -33,6 +33,14 @@ class exit_hook {
 
 // The process takes ownership; the hook is destroyed after it ran.
 void add_exit_hook(process_cell* process, std::unique_ptr<exit_hook> hook);
+// From any thread: `target` adopts the hook as a signal (in order with what the caller sent
+// it before). If `target` is dead, or dies before adopting it, the hook runs at once (on
+// whichever thread learns it) with the target's exit reason or noproc.
+void attach_exit_hook(const pid& target, std::unique_ptr<exit_hook> hook);
+
+struct hook_payload {
+  std::unique_ptr<exit_hook> hook;
+};
 // The process's hook with this tag, or null.
 exit_hook* find_exit_hook(process_cell* process, const void* tag) noexcept;
 
