@@ -1,7 +1,7 @@
 // tools/bench otp: supervisor restart latency and DynamicSupervisor throughput, printed
 // like the anchors (../shared/anchors/runtime): canopy.otp.<metric>: <value> <unit>
 //
-//   canopy_otp_bench [--scale F] [--threads N] [restart|dynsup|task|task.batch|task.sequential|task.stream ...]
+//   canopy_otp_bench [--scale F] [--threads N] [restart|dynsup|task|task.batch|task.sequential|task.stream|registry|table ...]
 
 #include <spdlog/logger.h>
 #include <spdlog/sinks/null_sink.h>
@@ -19,6 +19,8 @@
 #include "canopy/otp/dynamic_supervisor.hpp"
 #include "canopy/otp/gen_server.hpp"
 #include "canopy/otp/supervisor.hpp"
+#include "canopy/otp/registry.hpp"
+#include "canopy/otp/table.hpp"
 #include "canopy/otp/tasks.hpp"
 
 namespace {
@@ -293,6 +295,167 @@ void bench_task() {
   }
 }
 
+// ---- registry and tables ------------------------------------------------------------------
+
+long rss_bytes() {
+  long pages = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    long size = 0;
+    if (std::fscanf(f, "%ld %ld", &size, &pages) != 2) pages = 0;
+    std::fclose(f);
+  }
+  return pages * 4096;
+}
+
+// Runs fn(part) on `parts` threads at once; seconds from the common start to the last end.
+template <class F>
+double on_threads(unsigned parts, F fn) {
+  std::atomic<unsigned> ready{0};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> ts;
+  for (unsigned i = 0; i < parts; ++i)
+    ts.emplace_back([&, i] {
+      ready.fetch_add(1);
+      while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+      fn(i);
+    });
+  while (ready.load() != parts) std::this_thread::yield();
+  const auto t0 = clock_type::now();
+  go.store(true, std::memory_order_release);
+  for (auto& t : ts) t.join();
+  return seconds_since(t0);
+}
+
+using key_registry = canopy::registry<std::uint64_t>;
+
+// Registers its own key as it starts, then idles (as the anchor's registrants do).
+class registrant final : public canopy::process {
+ public:
+  registrant(key_registry* reg, std::uint64_t key, std::atomic<std::size_t>* done) : reg_(reg), key_(key), done_(done) {}
+
+ protected:
+  void on_start() override {
+    if (!reg_->register_key(key_)) std::abort();
+    done_->fetch_add(1, std::memory_order_relaxed);
+  }
+  void receive(canopy::message&) override {}
+
+ private:
+  key_registry* reg_;
+  std::uint64_t key_;
+  std::atomic<std::size_t>* done_;
+};
+
+class idle final : public canopy::process {
+ public:
+  explicit idle(std::atomic<std::size_t>* done) : done_(done) {}
+
+ protected:
+  void on_start() override { done_->fetch_add(1, std::memory_order_relaxed); }
+  void receive(canopy::message&) override {}
+
+ private:
+  std::atomic<std::size_t>* done_;
+};
+
+// Every key 1..n once, in the anchors' scrambled order.
+std::uint64_t scrambled(std::uint64_t k, std::uint64_t n) { return (k * 7919) % n + 1; }
+
+void bench_registry() {
+  const std::size_t n = scaled(1000000);
+  // Memory: the same number of idle processes without keys, for the baseline.
+  long process_only = 0;
+  {
+    canopy::runtime rt(config());
+    std::atomic<std::size_t> done{0};
+    const long rss0 = rss_bytes();
+    for (std::size_t i = 0; i < n; ++i) (void)rt.spawn<idle>(&done);
+    while (done.load() != n) std::this_thread::sleep_for(1ms);
+    process_only = rss_bytes() - rss0;
+  }
+  canopy::runtime rt(config());
+  auto reg = key_registry::start(rt, {.name = "bench"});
+  if (!reg) std::abort();
+  std::atomic<std::size_t> done{0};
+  const long rss0 = rss_bytes();
+  const auto t0 = clock_type::now();
+  for (std::size_t i = 1; i <= n; ++i) (void)rt.spawn<registrant>(&*reg, i, &done);
+  while (done.load(std::memory_order_relaxed) != n) std::this_thread::sleep_for(50us);
+  const double secs = seconds_since(t0);
+  const long with_keys = rss_bytes() - rss0;
+  figure("registry.register_1M", static_cast<double>(n) / secs, "keys/s");
+  figure("registry.bytes_per_key", static_cast<double>(with_keys - process_only) / static_cast<double>(n), "bytes");
+  for (unsigned readers : {1u, 2u}) {
+    const double d = on_threads(readers, [&](unsigned) {
+      std::size_t found = 0;
+      for (std::uint64_t k = n; k > 0; --k) found += reg->lookup(scrambled(k, n)).size();
+      if (found != n) std::abort();
+    });
+    figure(readers == 1 ? "registry.lookup.1thread" : "registry.lookup.2threads",
+           static_cast<double>(n) * readers / d, "lookups/s");
+  }
+  std::fprintf(stderr, "# registry: %zu processes each registering its own unique key (spawn included); bytes: RSS over the same processes without keys; lookups of every key in scrambled order\n", n);
+}
+
+// A process that runs one function (creating and filling tables as their owner).
+class table_owner final : public canopy::process {
+ public:
+  explicit table_owner(std::function<void()> fn) : fn_(std::move(fn)) {}
+
+ protected:
+  void on_start() override { fn_(); }
+  void receive(canopy::message&) override {}
+
+ private:
+  std::function<void()> fn_;
+};
+
+void bench_table() {
+  using int_table = canopy::table<std::int64_t, std::int64_t>;
+  const std::size_t n = scaled(1000000);
+  canopy::runtime rt(config());
+  auto make = [&] {
+    std::optional<int_table> made;
+    std::atomic<std::size_t> done{0};
+    (void)rt.spawn<table_owner>([&] {
+      made = *int_table::create({.access = canopy::table_access::everyone});
+      done = 1;
+    });
+    while (done.load() == 0) std::this_thread::sleep_for(100us);
+    return *made;
+  };
+  {
+    auto t = make();
+    const double d = on_threads(1, [&](unsigned) {
+      for (std::size_t i = 1; i <= n; ++i) t.insert(static_cast<std::int64_t>(i), static_cast<std::int64_t>(i));
+    });
+    figure("table.insert.1thread", static_cast<double>(n) / d, "ops/s");
+  }
+  auto t = make();
+  const long rss0 = rss_bytes();
+  const double d2 = on_threads(2, [&](unsigned part) {
+    const std::size_t half = n / 2;
+    const std::size_t from = part == 0 ? 1 : half + 1;
+    const std::size_t to = part == 0 ? half : n;
+    for (std::size_t i = from; i <= to; ++i) t.insert(static_cast<std::int64_t>(i), static_cast<std::int64_t>(i));
+  });
+  const long rss1 = rss_bytes();
+  figure("table.insert.2threads", static_cast<double>(n) / d2, "ops/s");
+  if (t.size() != n) std::abort();
+  for (unsigned readers : {1u, 2u}) {
+    const double d = on_threads(readers, [&](unsigned) {
+      std::size_t found = 0;
+      for (std::uint64_t k = n; k > 0; --k) found += t.lookup(static_cast<std::int64_t>(scrambled(k, n))) ? 1 : 0;
+      if (found != n) std::abort();
+    });
+    figure(readers == 1 ? "table.lookup.1thread" : "table.lookup.2threads", static_cast<double>(n) * readers / d,
+           "ops/s");
+  }
+  figure("table.bytes_per_entry", static_cast<double>(t.memory()) / static_cast<double>(n), "bytes");
+  figure("table.rss_bytes_per_entry", static_cast<double>(rss1 - rss0) / static_cast<double>(n), "bytes");
+  std::fprintf(stderr, "# table: set of (int64, int64), public; %zu inserts from 1 and 2 threads, lookups of every key in scrambled order; bytes: table::memory() and RSS\n", n);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -304,12 +467,14 @@ int main(int argc, char** argv) {
     } else if (argv[i][0] != '-') {
       areas.emplace_back(argv[i]);
     } else {
-      std::fprintf(stderr, "usage: %s [--scale F] [--threads N] [restart|dynsup|task|task.batch|task.sequential|task.stream ...]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--scale F] [--threads N] [restart|dynsup|task|task.batch|task.sequential|task.stream|registry|table ...]\n", argv[0]);
       return 2;
     }
   }
   if (wanted("restart")) bench_restart();
   if (wanted("dynsup")) bench_dynsup();
   if (wanted("task")) bench_task();
+  if (wanted("registry")) bench_registry();
+  if (wanted("table")) bench_table();
   return 0;
 }

@@ -2,6 +2,11 @@
 
 namespace canopy::detail {
 
+std::size_t next_read_slot() noexcept {
+  static std::atomic<std::size_t> next{0};
+  return next.fetch_add(1, std::memory_order_relaxed) % read_mostly_lock::slots;
+}
+
 namespace {
 
 // Held by the owner process: deletes the table or hands it to the heir when it exits.

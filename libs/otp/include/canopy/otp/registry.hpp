@@ -19,8 +19,8 @@
 // naming the holder) or duplicate (any number of entries per key, a process may register a
 // key more than once: the building block of dispatch / pub-sub). Entries are spread over
 // partitions (default: one per scheduler thread) by key hash, each a hash table behind a
-// reader-writer lock, so lookups of different keys do not serialise and never message the
-// registry's process. A reader sees each partition consistently; a lookup of one key is
+// read-mostly lock (readers on different threads share no written cache line), so lookups
+// scale with threads and never message the registry's process. A reader sees each partition consistently; a lookup of one key is
 // atomic, a listing over partitions (count, select) is not a snapshot of the whole.
 // The registry's process owns the entries: when it stops they are gone, and the handle
 // answers errc::noproc / empty results (a restarted registry is a new one: look it up again).
@@ -47,6 +47,7 @@
 #include "canopy/core/process_name.hpp"
 #include "canopy/core/runtime.hpp"
 #include "canopy/otp/child_spec.hpp"
+#include "canopy/otp/detail/read_mostly_lock.hpp"
 
 namespace canopy {
 
@@ -363,7 +364,7 @@ class registry {
 
    private:
     struct alignas(64) partition {
-      mutable std::shared_mutex mu;
+      mutable detail::read_mostly_lock mu;
       std::unordered_multimap<K, entry> map;
     };
     // Which keys each process holds (keys(pid), and cleanup), by the process's cell.
@@ -373,8 +374,10 @@ class registry {
     };
     static constexpr std::size_t index_shards = 16;
 
-    partition& partition_of(const K& key) { return parts_[std::hash<K>()(key) % parts_.size()]; }
-    const partition& partition_of(const K& key) const { return parts_[std::hash<K>()(key) % parts_.size()]; }
+    partition& partition_of(const K& key) { return parts_[detail::shard_for(std::hash<K>()(key), parts_.size())]; }
+    const partition& partition_of(const K& key) const {
+      return parts_[detail::shard_for(std::hash<K>()(key), parts_.size())];
+    }
     index_shard& shard_of(const pid& p) { return index_[std::hash<const void*>()(p.cell().get()) % index_shards]; }
     const index_shard& shard_of(const pid& p) const {
       return index_[std::hash<const void*>()(p.cell().get()) % index_shards];
