@@ -33,6 +33,10 @@ elseif(CANOPY_SANITIZE STREQUAL "thread")
 elseif(NOT CANOPY_SANITIZE STREQUAL "")
   message(FATAL_ERROR "CANOPY_SANITIZE must be '', 'address' or 'thread', not '${CANOPY_SANITIZE}'")
 endif()
+if(CANOPY_BUILD_FUZZ)
+  # Coverage for libFuzzer in every library the fuzz targets link; the targets add the driver.
+  add_compile_options(-fsanitize=fuzzer-no-link)
+endif()
 
 function(canopy_target_defaults target)
   target_compile_options(${target} PRIVATE ${CANOPY_WARNING_FLAGS})

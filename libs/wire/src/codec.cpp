@@ -1,0 +1,296 @@
+#include "canopy/wire/codec.hpp"
+
+#include <array>
+#include <string>
+
+namespace canopy::wire {
+
+// ---- error codes ---------------------------------------------------------------------------
+
+namespace {
+constexpr std::array<std::string_view, 11> code_names = {
+    "bad_request", "unknown_op", "invalid_args", "not_found",    "already_exists", "overloaded",
+    "timeout",     "too_large",  "unavailable",  "unauthorized", "internal",
+};
+}  // namespace
+
+std::string_view to_string(error_code code) noexcept { return code_names[static_cast<std::size_t>(code)]; }
+
+std::optional<error_code> error_code_from_string(std::string_view name) noexcept {
+  for (std::size_t i = 0; i < code_names.size(); ++i)
+    if (code_names[i] == name) return static_cast<error_code>(i);
+  return std::nullopt;
+}
+
+// ---- the bounded first pass -------------------------------------------------------------------
+
+namespace {
+
+// Walks a value without building anything, refusing what the limits do not allow before
+// msgpack-cxx would allocate for it.
+class bounded_walk : public msgpack::null_visitor {
+ public:
+  bounded_walk(const decode_limits& limits, std::size_t frame_bytes) : limits_(limits), frame_bytes_(frame_bytes) {}
+
+  bool visit_str(const char*, std::uint32_t size) { return sized("a string", size, limits_.max_str); }
+  bool visit_bin(const char*, std::uint32_t size) { return sized("a binary", size, limits_.max_bin); }
+  bool visit_ext(const char*, std::uint32_t size) { return sized("an ext value", size, limits_.max_ext); }
+  bool start_array(std::uint32_t n) { return open("an array", n, n, limits_.max_array); }
+  bool end_array() {
+    --depth_;
+    return true;
+  }
+  bool start_map(std::uint32_t n) { return open("a map", n, 2 * static_cast<std::size_t>(n), limits_.max_map); }
+  bool end_map() {
+    --depth_;
+    return true;
+  }
+  void parse_error(std::size_t, std::size_t) { refuse(error_code::bad_request, "the payload is not msgpack"); }
+  void insufficient_bytes(std::size_t, std::size_t) {
+    refuse(error_code::bad_request, "the payload is truncated msgpack");
+  }
+
+  std::optional<decode_failure> failure;
+
+ private:
+  bool refuse(error_code code, std::string message) {
+    if (!failure) failure = decode_failure{code, std::move(message), std::nullopt};
+    return false;
+  }
+  bool sized(const char* what, std::uint32_t size, std::size_t limit) {
+    if (size <= limit) return true;
+    return refuse(error_code::too_large,
+                  std::string(what) + " of " + std::to_string(size) + " bytes (limit " + std::to_string(limit) + ")");
+  }
+  bool open(const char* what, std::uint32_t count, std::size_t elements, std::size_t limit) {
+    if (++depth_ > limits_.max_depth)
+      return refuse(error_code::too_large, "nesting deeper than " + std::to_string(limits_.max_depth));
+    // Every element takes at least one byte of the frame: more cannot be real.
+    declared_ += elements;
+    if (declared_ > frame_bytes_)
+      return refuse(error_code::bad_request, std::string(what) + " declares " + std::to_string(count) +
+                                                 " entries, more than the " + std::to_string(frame_bytes_) +
+                                                 "-byte payload can hold");
+    if (count > limit)
+      return refuse(error_code::too_large, std::string(what) + " of " + std::to_string(count) +
+                                               " entries (limit " + std::to_string(limit) + ")");
+    return true;
+  }
+
+  const decode_limits& limits_;
+  std::size_t frame_bytes_;
+  std::size_t declared_ = 0;
+  std::size_t depth_ = 0;
+};
+
+// Strings, binaries and ext point into the frame (which the request keeps alive).
+bool reference_everything(msgpack::type::object_type, std::size_t, void*) { return true; }
+
+const msgpack::object& empty_map() {
+  static const msgpack::object empty = [] {
+    msgpack::object o;
+    o.type = msgpack::type::MAP;
+    o.via.map.size = 0;
+    o.via.map.ptr = nullptr;
+    return o;
+  }();
+  return empty;
+}
+
+std::string_view str_of(const msgpack::object& o) noexcept { return {o.via.str.ptr, o.via.str.size}; }
+
+}  // namespace
+
+std::optional<decode_failure> check_value(std::string_view bytes, const decode_limits& limits) {
+  if (bytes.size() > limits.max_message_bytes)
+    return decode_failure{error_code::too_large,
+                          "a payload of " + std::to_string(bytes.size()) + " bytes (limit " +
+                              std::to_string(limits.max_message_bytes) + ")",
+                          std::nullopt};
+  if (bytes.empty()) return decode_failure{error_code::bad_request, "an empty payload", std::nullopt};
+  bounded_walk walk(limits, bytes.size());
+  std::size_t off = 0;
+  const bool parsed = msgpack::v2::parse(bytes.data(), bytes.size(), off, walk);
+  if (walk.failure) return walk.failure;
+  if (!parsed) return decode_failure{error_code::bad_request, "the payload is not msgpack", std::nullopt};
+  if (off != bytes.size())
+    return decode_failure{error_code::bad_request,
+                          std::to_string(bytes.size() - off) + " bytes after the msgpack value", std::nullopt};
+  return std::nullopt;
+}
+
+// ---- requests ---------------------------------------------------------------------------------
+
+struct decode_access {
+  static void keep(request& r, std::shared_ptr<const std::string> frame, msgpack::object_handle handle) {
+    r.frame_ = std::move(frame);
+    r.handle_ = std::move(handle);
+  }
+};
+
+decoded decode_request(std::shared_ptr<const std::string> frame, const decode_limits& limits) {
+  const std::string& bytes = *frame;
+  if (auto refused = check_value(bytes, limits)) return decoded(std::move(*refused));
+
+  msgpack::object_handle handle;
+  try {
+    std::size_t off = 0;
+    bool referenced = false;
+    const msgpack::unpack_limit bounds(limits.max_array, limits.max_map, limits.max_str, limits.max_bin,
+                                       limits.max_ext, limits.max_depth);
+    handle = msgpack::unpack(bytes.data(), bytes.size(), off, referenced, reference_everything, nullptr, bounds);
+  } catch (const std::exception& e) {  // the first pass should have caught it; never let it out
+    return decoded(decode_failure{error_code::bad_request, std::string("undecodable payload: ") + e.what(), std::nullopt});
+  }
+
+  const msgpack::object& root = handle.get();
+  if (root.type != msgpack::type::MAP)
+    return decoded(decode_failure{error_code::bad_request, "the payload is not a map", std::nullopt});
+
+  request r;
+  const msgpack::object* id = nullptr;
+  const msgpack::object* op = nullptr;
+  const msgpack::object* args = nullptr;
+  const msgpack::object* deadline = nullptr;
+  for (std::uint32_t i = 0; i < root.via.map.size; ++i) {
+    const msgpack::object_kv& kv = root.via.map.ptr[i];
+    if (kv.key.type != msgpack::type::STR) continue;  // unknown keys are ignored
+    const std::string_view key = str_of(kv.key);
+    const msgpack::object** slot = key == "id"            ? &id
+                                   : key == "op"          ? &op
+                                   : key == "args"        ? &args
+                                   : key == "deadline_ms" ? &deadline
+                                                          : nullptr;
+    if (slot != nullptr && *slot == nullptr) *slot = &kv.val;
+  }
+  if (id == nullptr) return decoded(decode_failure{error_code::bad_request, "the request has no id", std::nullopt});
+  if (id->type != msgpack::type::POSITIVE_INTEGER)
+    return decoded(decode_failure{error_code::bad_request, "id is not an unsigned integer", std::nullopt});
+  r.id = id->via.u64;
+  if (op == nullptr) return decoded(decode_failure{error_code::bad_request, "the request has no op", r.id});
+  if (op->type != msgpack::type::STR)
+    return decoded(decode_failure{error_code::bad_request, "op is not a string", r.id});
+  r.op = str_of(*op);
+  if (args != nullptr && args->type != msgpack::type::MAP)
+    return decoded(decode_failure{error_code::bad_request, "args is not a map", r.id});
+  r.args = args != nullptr ? args : &empty_map();
+  if (deadline != nullptr) {
+    if (deadline->type != msgpack::type::POSITIVE_INTEGER)
+      return decoded(decode_failure{error_code::bad_request, "deadline_ms is not an unsigned integer", r.id});
+    r.deadline_ms = deadline->via.u64;
+  }
+  decode_access::keep(r, std::move(frame), std::move(handle));
+  return decoded(std::move(r));
+}
+
+// ---- replies --------------------------------------------------------------------------------
+
+void encode_error(msgpack::sbuffer& out, std::optional<std::uint64_t> id, error_code code, std::string_view message) {
+  packer p(out);
+  p.pack_map(3);
+  p.pack("id");
+  if (id) {
+    p.pack(*id);
+  } else {
+    p.pack_nil();
+  }
+  p.pack("ok");
+  p.pack(false);
+  p.pack("error");
+  p.pack_map(2);
+  p.pack("code");
+  const std::string_view name = to_string(code);
+  p.pack_str(static_cast<std::uint32_t>(name.size()));
+  p.pack_str_body(name.data(), static_cast<std::uint32_t>(name.size()));
+  p.pack("message");
+  p.pack_str(static_cast<std::uint32_t>(message.size()));
+  p.pack_str_body(message.data(), static_cast<std::uint32_t>(message.size()));
+}
+
+// ---- arguments --------------------------------------------------------------------------------
+
+const msgpack::object* find(const msgpack::object& map, std::string_view key) noexcept {
+  if (map.type != msgpack::type::MAP) return nullptr;
+  for (std::uint32_t i = 0; i < map.via.map.size; ++i) {
+    const msgpack::object_kv& kv = map.via.map.ptr[i];
+    if (kv.key.type == msgpack::type::STR && str_of(kv.key) == key) return &kv.val;
+  }
+  return nullptr;
+}
+
+namespace {
+
+arg_error missing(std::string_view key) { return arg_error{"missing argument '" + std::string(key) + "'"}; }
+arg_error wrong(std::string_view key, const char* expected) {
+  return arg_error{"argument '" + std::string(key) + "' must be " + expected};
+}
+
+// The typed reading of one present value.
+template <class T>
+arg<T> read(const msgpack::object& v, std::string_view key);
+
+template <>
+arg<std::string_view> read(const msgpack::object& v, std::string_view key) {
+  if (v.type != msgpack::type::STR) return wrong(key, "a string");
+  return str_of(v);
+}
+template <>
+arg<std::uint64_t> read(const msgpack::object& v, std::string_view key) {
+  if (v.type != msgpack::type::POSITIVE_INTEGER) return wrong(key, "an unsigned integer");
+  return v.via.u64;
+}
+template <>
+arg<std::int64_t> read(const msgpack::object& v, std::string_view key) {
+  if (v.type == msgpack::type::NEGATIVE_INTEGER) return v.via.i64;
+  if (v.type == msgpack::type::POSITIVE_INTEGER && v.via.u64 <= static_cast<std::uint64_t>(INT64_MAX))
+    return static_cast<std::int64_t>(v.via.u64);
+  return wrong(key, "a signed 64-bit integer");
+}
+template <>
+arg<bool> read(const msgpack::object& v, std::string_view key) {
+  if (v.type != msgpack::type::BOOLEAN) return wrong(key, "a boolean");
+  return v.via.boolean;
+}
+
+template <class T>
+arg<T> required(const msgpack::object& args, std::string_view key) {
+  const msgpack::object* v = find(args, key);
+  if (v == nullptr) return missing(key);
+  return read<T>(*v, key);
+}
+
+template <class T>
+arg<std::optional<T>> optional(const msgpack::object& args, std::string_view key) {
+  const msgpack::object* v = find(args, key);
+  if (v == nullptr || v->type == msgpack::type::NIL) return std::optional<T>();
+  arg<T> got = read<T>(*v, key);
+  if (auto* e = std::get_if<arg_error>(&got)) return *e;
+  return std::optional<T>(std::get<T>(got));
+}
+
+}  // namespace
+
+arg<std::string_view> string_arg(const msgpack::object& args, std::string_view key) {
+  return required<std::string_view>(args, key);
+}
+arg<std::optional<std::string_view>> optional_string_arg(const msgpack::object& args, std::string_view key) {
+  return optional<std::string_view>(args, key);
+}
+arg<std::uint64_t> uint_arg(const msgpack::object& args, std::string_view key) {
+  return required<std::uint64_t>(args, key);
+}
+arg<std::optional<std::uint64_t>> optional_uint_arg(const msgpack::object& args, std::string_view key) {
+  return optional<std::uint64_t>(args, key);
+}
+arg<std::int64_t> int_arg(const msgpack::object& args, std::string_view key) { return required<std::int64_t>(args, key); }
+arg<std::optional<std::int64_t>> optional_int_arg(const msgpack::object& args, std::string_view key) {
+  return optional<std::int64_t>(args, key);
+}
+arg<bool> bool_arg(const msgpack::object& args, std::string_view key) { return required<bool>(args, key); }
+arg<const msgpack::object*> value_arg(const msgpack::object& args, std::string_view key) {
+  const msgpack::object* v = find(args, key);
+  if (v == nullptr) return missing(key);
+  return v;
+}
+
+}  // namespace canopy::wire

@@ -1,0 +1,293 @@
+// canopy::wire: requests from untrusted bytes (every refusal of docs/protocol.md with its
+// code), replies and events, arguments.
+#include "canopy/wire/codec.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace canopy::wire {
+namespace {
+
+std::string packed(const std::function<void(packer&)>& write) {
+  msgpack::sbuffer buf;
+  packer p(buf);
+  write(p);
+  return std::string(buf.data(), buf.size());
+}
+
+std::string bytes(std::initializer_list<unsigned> list) {
+  std::string s;
+  for (unsigned b : list) s.push_back(static_cast<char>(b));
+  return s;
+}
+
+const decode_limits limits;
+
+TEST(ErrorCode, NamesRoundTripAndUnknownNamesAreRefused) {
+  for (int i = 0; i <= static_cast<int>(error_code::internal); ++i) {
+    const auto code = static_cast<error_code>(i);
+    EXPECT_EQ(error_code_from_string(to_string(code)), code);
+  }
+  EXPECT_EQ(to_string(error_code::bad_request), "bad_request");
+  EXPECT_EQ(to_string(error_code::too_large), "too_large");
+  EXPECT_FALSE(error_code_from_string("Bad_Request"));
+  EXPECT_FALSE(error_code_from_string(""));
+}
+
+TEST(DecodeRequest, AWellFormedRequest) {
+  auto d = decode_request(packed([](packer& p) {
+                            p.pack_map(5);
+                            p.pack("id");
+                            p.pack(42u);
+                            p.pack("op");
+                            p.pack("put");
+                            p.pack("args");
+                            p.pack_map(2);
+                            p.pack("key");
+                            p.pack("k");
+                            p.pack("ttl_ms");
+                            p.pack(1000u);
+                            p.pack("deadline_ms");
+                            p.pack(250u);
+                            p.pack("unknown");  // ignored
+                            p.pack(true);
+                          }),
+                          limits);
+  ASSERT_TRUE(d.ok()) << d.failure().message;
+  request& r = d.value();
+  EXPECT_EQ(r.id, 42u);
+  EXPECT_EQ(r.op, "put");
+  EXPECT_EQ(r.deadline_ms, 250u);
+  ASSERT_NE(r.args, nullptr);
+  EXPECT_EQ(std::get<std::string_view>(string_arg(*r.args, "key")), "k");
+  EXPECT_EQ(std::get<std::uint64_t>(uint_arg(*r.args, "ttl_ms")), 1000u);
+}
+
+TEST(DecodeRequest, AbsentArgsAreAnEmptyMap) {
+  auto d = decode_request(packed([](packer& p) {
+                            p.pack_map(2);
+                            p.pack("op");
+                            p.pack("ping");
+                            p.pack("id");
+                            p.pack(1u);
+                          }),
+                          limits);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d.value().args->type, msgpack::type::MAP);
+  EXPECT_EQ(d.value().args->via.map.size, 0u);
+  EXPECT_FALSE(d.value().deadline_ms);
+}
+
+// Each refusal: its code, and the id when one could be read.
+struct refusal {
+  const char* name;
+  std::string frame;
+  error_code code;
+  std::optional<std::uint64_t> id;
+};
+
+class Refusals : public ::testing::TestWithParam<refusal> {};
+
+TEST_P(Refusals, GetTheirCodeAndIdWhenKnown) {
+  const refusal& r = GetParam();
+  auto d = decode_request(r.frame, limits);
+  ASSERT_FALSE(d.ok()) << r.name;
+  EXPECT_EQ(d.failure().code, r.code) << r.name << ": " << d.failure().message;
+  EXPECT_EQ(d.failure().id, r.id) << r.name;
+  EXPECT_FALSE(d.failure().message.empty());
+}
+
+std::string request_with(const std::function<void(packer&)>& extra, std::uint32_t extra_pairs, bool with_id = true,
+                         bool with_op = true) {
+  return packed([&](packer& p) {
+    p.pack_map((with_id ? 1 : 0) + (with_op ? 1 : 0) + extra_pairs);
+    if (with_id) {
+      p.pack("id");
+      p.pack(7u);
+    }
+    if (with_op) {
+      p.pack("op");
+      p.pack("get");
+    }
+    extra(p);
+  });
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Wire, Refusals,
+    ::testing::Values(
+        refusal{"empty payload", "", error_code::bad_request, std::nullopt},
+        refusal{"not msgpack (a reserved byte)", bytes({0xc1}), error_code::bad_request, std::nullopt},
+        refusal{"truncated", bytes({0x82, 0xa2, 'i'}), error_code::bad_request, std::nullopt},
+        refusal{"not a map", packed([](packer& p) { p.pack("hello"); }), error_code::bad_request, std::nullopt},
+        refusal{"an array", packed([](packer& p) { p.pack_array(0); }), error_code::bad_request, std::nullopt},
+        refusal{"no id", request_with([](packer&) {}, 0, false), error_code::bad_request, std::nullopt},
+        refusal{"id a string", packed([](packer& p) {
+                  p.pack_map(2);
+                  p.pack("id");
+                  p.pack("7");
+                  p.pack("op");
+                  p.pack("get");
+                }),
+                error_code::bad_request, std::nullopt},
+        refusal{"negative id", packed([](packer& p) {
+                  p.pack_map(2);
+                  p.pack("id");
+                  p.pack(-7);
+                  p.pack("op");
+                  p.pack("get");
+                }),
+                error_code::bad_request, std::nullopt},
+        refusal{"no op", request_with([](packer&) {}, 0, true, false), error_code::bad_request, 7},
+        refusal{"op an integer", packed([](packer& p) {
+                  p.pack_map(2);
+                  p.pack("id");
+                  p.pack(7u);
+                  p.pack("op");
+                  p.pack(3);
+                }),
+                error_code::bad_request, 7},
+        refusal{"op a binary", packed([](packer& p) {
+                  p.pack_map(2);
+                  p.pack("id");
+                  p.pack(7u);
+                  p.pack("op");
+                  p.pack_bin(3);
+                  p.pack_bin_body("get", 3);
+                }),
+                error_code::bad_request, 7},
+        refusal{"args an array", request_with(
+                                     [](packer& p) {
+                                       p.pack("args");
+                                       p.pack_array(0);
+                                     },
+                                     1),
+                error_code::bad_request, 7},
+        refusal{"deadline negative", request_with(
+                                         [](packer& p) {
+                                           p.pack("deadline_ms");
+                                           p.pack(-1);
+                                         },
+                                         1),
+                error_code::bad_request, 7},
+        refusal{"trailing bytes", request_with([](packer&) {}, 0) + bytes({0xc0}), error_code::bad_request,
+                std::nullopt},
+        // The allocation bomb: an array32 header declaring 2^32-1 elements in 5 bytes.
+        refusal{"array bomb", bytes({0xdd, 0xff, 0xff, 0xff, 0xff}), error_code::bad_request, std::nullopt},
+        refusal{"map bomb", bytes({0xdf, 0xff, 0xff, 0xff, 0xff}), error_code::bad_request, std::nullopt},
+        refusal{"nested bomb", bytes({0x81, 0xa1, 'a', 0xdd, 0x00, 0x10, 0x00, 0x00}), error_code::bad_request,
+                std::nullopt},
+        refusal{"str32 longer than the frame (truncated)", bytes({0xdb, 0xff, 0xff, 0xff, 0xff, 'x'}),
+                error_code::bad_request, std::nullopt}));
+
+TEST(DecodeRequest, LimitsAreConfigurable) {
+  decode_limits tight;
+  tight.max_message_bytes = 64;
+  tight.max_depth = 3;
+  tight.max_str = 8;
+  tight.max_array = 4;
+  auto too_big = decode_request(std::string(65, '\x90'), tight);
+  EXPECT_EQ(too_big.failure().code, error_code::too_large);
+
+  auto deep = decode_request(request_with(
+                                 [](packer& p) {
+                                   p.pack("args");
+                                   p.pack_map(1);
+                                   p.pack("a");
+                                   p.pack_array(1);
+                                   p.pack_array(1);
+                                   p.pack_array(0);
+                                 },
+                                 1),
+                             tight);
+  EXPECT_EQ(deep.failure().code, error_code::too_large);
+  EXPECT_NE(deep.failure().message.find("nesting"), std::string::npos);
+
+  auto long_str = decode_request(request_with(
+                                     [](packer& p) {
+                                       p.pack("args");
+                                       p.pack_map(1);
+                                       p.pack("a");
+                                       p.pack("123456789");
+                                     },
+                                     1),
+                                 tight);
+  EXPECT_EQ(long_str.failure().code, error_code::too_large);
+
+  auto long_array = decode_request(request_with(
+                                       [](packer& p) {
+                                         p.pack("args");
+                                         p.pack_map(1);
+                                         p.pack("a");
+                                         p.pack_array(5);
+                                         for (int i = 0; i < 5; ++i) p.pack(i);
+                                       },
+                                       1),
+                                   tight);
+  EXPECT_EQ(long_array.failure().code, error_code::too_large);
+}
+
+TEST(DecodeRequest, ValuesKeepTheirMsgpackTypes) {
+  auto d = decode_request(request_with(
+                              [](packer& p) {
+                                p.pack("args");
+                                p.pack_map(4);
+                                p.pack("s");
+                                p.pack("text");
+                                p.pack("b");
+                                p.pack_bin(4);
+                                p.pack_bin_body("\x00\x01\x02\x03", 4);
+                                p.pack("f");
+                                p.pack(1.5);
+                                p.pack("n");
+                                p.pack(-3);
+                              },
+                              1),
+                          limits);
+  ASSERT_TRUE(d.ok());
+  const msgpack::object& args = *d.value().args;
+  EXPECT_EQ(find(args, "s")->type, msgpack::type::STR);
+  EXPECT_EQ(find(args, "b")->type, msgpack::type::BIN);
+  EXPECT_EQ(std::string(find(args, "b")->via.bin.ptr, 4), std::string("\x00\x01\x02\x03", 4));
+  EXPECT_EQ(find(args, "f")->type, msgpack::type::FLOAT64);
+  EXPECT_EQ(std::get<std::int64_t>(int_arg(args, "n")), -3);
+  // Wrong types and missing arguments name the argument.
+  EXPECT_EQ(std::get<arg_error>(uint_arg(args, "s")).message, "argument 's' must be an unsigned integer");
+  EXPECT_EQ(std::get<arg_error>(string_arg(args, "nope")).message, "missing argument 'nope'");
+  EXPECT_EQ(std::get<std::optional<std::uint64_t>>(optional_uint_arg(args, "nope")), std::nullopt);
+  EXPECT_TRUE(std::holds_alternative<arg_error>(optional_string_arg(args, "n")));
+  EXPECT_TRUE(std::holds_alternative<arg_error>(bool_arg(args, "s")));
+  EXPECT_EQ(std::get<const msgpack::object*>(value_arg(args, "f"))->via.f64, 1.5);
+}
+
+TEST(Encode, OkErrorAndEventReplies) {
+  msgpack::sbuffer ok;
+  encode_ok(ok, 9, [](packer& p) { p.pack("pong"); });
+  auto h = msgpack::unpack(ok.data(), ok.size());
+  EXPECT_EQ(find(h.get(), "id")->via.u64, 9u);
+  EXPECT_TRUE(find(h.get(), "ok")->via.boolean);
+  EXPECT_EQ(find(h.get(), "result")->as<std::string>(), "pong");
+
+  msgpack::sbuffer err;
+  encode_error(err, std::nullopt, error_code::bad_request, "the payload is not a map");
+  auto e = msgpack::unpack(err.data(), err.size());
+  EXPECT_EQ(find(e.get(), "id")->type, msgpack::type::NIL);
+  EXPECT_FALSE(find(e.get(), "ok")->via.boolean);
+  const msgpack::object* detail = find(e.get(), "error");
+  ASSERT_NE(detail, nullptr);
+  EXPECT_EQ(find(*detail, "code")->as<std::string>(), "bad_request");
+  EXPECT_EQ(find(*detail, "message")->as<std::string>(), "the payload is not a map");
+
+  msgpack::sbuffer ev;
+  encode_event(ev, 1700000000000, 1, [](packer& p) {
+    p.pack("name");
+    p.pack("cache");
+  });
+  auto v = msgpack::unpack(ev.data(), ev.size());
+  EXPECT_EQ(find(v.get(), "ts_ms")->via.i64 + 0, 1700000000000);
+  EXPECT_EQ(find(v.get(), "name")->as<std::string>(), "cache");
+}
+
+}  // namespace
+}  // namespace canopy::wire
