@@ -243,6 +243,20 @@ TEST_F(Table, MemoryGrowsWithTheEntries) {
   EXPECT_LT(full, empty + 1000 * 128);
 }
 
+// A value that knows its footprint (as wire::value does) is counted by it.
+struct sized_value {
+  std::size_t bytes = 0;
+  [[nodiscard]] std::size_t memory_bytes() const noexcept { return bytes; }
+};
+
+TEST_F(Table, MemoryCountsWhatValuesSayTheyTake) {
+  auto t = create<table<int, sized_value>>({.access = table_access::everyone});
+  const std::size_t empty = t.memory();
+  t.insert(1, sized_value{100000});
+  EXPECT_GE(t.memory(), empty + 100000);
+  EXPECT_LT(t.memory(), empty + 100000 + 256);
+}
+
 // Readers and writers on many threads at once: each key's value stays one a writer wrote
 // (run under TSan in CI).
 TEST_F(Table, ConcurrentReadersAndWriters) {

@@ -1,6 +1,7 @@
 // canopy::wire: requests from untrusted bytes (every refusal of docs/protocol.md with its
 // code), replies and events, arguments.
 #include "canopy/wire/codec.hpp"
+#include "canopy/wire/value.hpp"
 
 #include <gtest/gtest.h>
 
@@ -287,6 +288,49 @@ TEST(Encode, OkErrorAndEventReplies) {
   auto v = msgpack::unpack(ev.data(), ev.size());
   EXPECT_EQ(find(v.get(), "ts_ms")->via.i64 + 0, 1700000000000);
   EXPECT_EQ(find(v.get(), "name")->as<std::string>(), "cache");
+}
+
+}  // namespace
+}  // namespace canopy::wire
+
+namespace canopy::wire {
+namespace {
+
+TEST(Value, KeepsTheExactBytesOfWhatArrived) {
+  // A float32, a bin and a str keep their types; a map keeps its order.
+  const std::string sent = packed([](packer& p) {
+    p.pack_map(3);
+    p.pack("z");
+    p.pack(1.5f);
+    p.pack("a");
+    p.pack_bin(2);
+    p.pack_bin_body("\xff\x00", 2);
+    p.pack("m");
+    p.pack("text");
+  });
+  auto h = msgpack::unpack(sent.data(), sent.size());
+  value v = value::from_object(h.get());
+  EXPECT_EQ(v.bytes(), sent);
+  EXPECT_EQ(v.type(), msgpack::type::MAP);
+  EXPECT_FALSE(v.as_int());
+  msgpack::sbuffer out;
+  encode_ok(out, 1, [&](packer&) { v.write_to(out); });
+  auto reply = msgpack::unpack(out.data(), out.size());
+  EXPECT_EQ(value::from_object(*find(reply.get(), "result")).bytes(), sent);
+}
+
+TEST(Value, IntegersAndBoundedAdoption) {
+  EXPECT_EQ(value::of_int(-5).as_int(), -5);
+  EXPECT_EQ(value::of_int(1LL << 40).as_int(), 1LL << 40);
+  EXPECT_EQ(value().type(), msgpack::type::NIL);
+  decode_failure why;
+  EXPECT_FALSE(value::from_bytes(bytes({0xdd, 0xff, 0xff, 0xff, 0xff}), decode_limits{}, &why));
+  EXPECT_EQ(why.code, error_code::bad_request);
+  EXPECT_FALSE(value::from_bytes(bytes({0x01, 0x02}), decode_limits{}));  // trailing byte
+  auto ok = value::from_bytes(bytes({0x2a}), decode_limits{});
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->as_int(), 42);
+  EXPECT_GE(ok->memory_bytes(), sizeof(value));
 }
 
 }  // namespace

@@ -136,7 +136,9 @@ unsigned default_table_shards(runtime_core& rt) noexcept;
 
 template <class V>
 std::size_t value_bytes(const V& v) noexcept {
-  if constexpr (std::is_same_v<V, std::string>) {
+  if constexpr (requires { v.memory_bytes(); }) {
+    return v.memory_bytes();  // a type that knows its footprint (wire::value)
+  } else if constexpr (std::is_same_v<V, std::string>) {
     return sizeof(V) + (v.capacity() > 15 ? v.capacity() + 1 : 0);
   } else {
     return sizeof(V);
