@@ -1,0 +1,100 @@
+#pragma once
+// msg::client: a DEALER speaking docs/protocol.md to one app — requests pipelined (many in
+// flight, replies matched by id, in any order), per-request timeouts. Thread-safety: one
+// thread at a time (a client is a socket); make one per thread.
+//
+//   auto c = canopy::msg::client::connect("tcp://127.0.0.1:7410");
+//   auto r = (*c)->call("get", 1, [](canopy::wire::packer& p) { p.pack("key"); p.pack("k"); });
+//   if (r && r->ok) use(*r->result);
+//
+// Still to come (issue 5): reconnect with retry of idempotent requests (Lazy Pirate), a
+// non-blocking API for processes, CURVE.
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "canopy/core/result.hpp"
+#include "canopy/wire/codec.hpp"
+
+namespace canopy::msg {
+
+struct client_options {
+  std::chrono::milliseconds linger{0};
+  int send_hwm = 10000;
+  int receive_hwm = 10000;
+  wire::decode_limits limits;  // for replies
+};
+
+// A decoded reply.
+struct reply {
+  std::optional<std::uint64_t> id;  // nil when the server could not read one
+  bool ok = false;
+  const msgpack::object* result = nullptr;  // when ok
+  wire::error_code code = wire::error_code::internal;  // when not ok
+  std::string message;
+  std::shared_ptr<msgpack::object_handle> handle;  // owns what result points to
+};
+
+class client {
+ public:
+  static canopy::result<std::unique_ptr<client>> connect(const std::string& endpoint, client_options options = {});
+  ~client();
+  client(const client&) = delete;
+  client& operator=(const client&) = delete;
+
+  // Sends {id, op, args: a map of `arg_pairs` pairs written by write_args}; returns the id.
+  template <class F>
+  std::uint64_t send(std::string_view op, std::uint32_t arg_pairs, F&& write_args) {
+    const std::uint64_t id = next_id_++;
+    msgpack::sbuffer buf;
+    wire::packer p(buf);
+    p.pack_map(3);
+    p.pack("id");
+    p.pack(id);
+    p.pack("op");
+    p.pack_str(static_cast<std::uint32_t>(op.size()));
+    p.pack_str_body(op.data(), static_cast<std::uint32_t>(op.size()));
+    p.pack("args");
+    p.pack_map(arg_pairs);
+    write_args(p);
+    send_frames({std::string(buf.data(), buf.size())});
+    return id;
+  }
+  std::uint64_t send(std::string_view op) {
+    return send(op, 0, [](wire::packer&) {});
+  }
+  // Raw frames (tests of bad input): sent as one multipart message.
+  void send_frames(const std::vector<std::string>& frames);
+
+  // The next reply, whatever its id (replies set aside by call() first).
+  std::optional<reply> receive(std::chrono::milliseconds timeout);
+  // send + wait for that id's reply (others are kept for receive()). errc::timeout.
+  template <class F>
+  canopy::result<reply> call(std::string_view op, std::uint32_t arg_pairs, F&& write_args,
+                             std::chrono::milliseconds timeout = std::chrono::milliseconds(5000)) {
+    return await(send(op, arg_pairs, std::forward<F>(write_args)), timeout);
+  }
+  canopy::result<reply> call(std::string_view op, std::chrono::milliseconds timeout = std::chrono::milliseconds(5000)) {
+    return await(send(op), timeout);
+  }
+  canopy::result<reply> await(std::uint64_t id, std::chrono::milliseconds timeout);
+
+ private:
+  struct impl;
+  explicit client(std::unique_ptr<impl> p);
+  std::optional<reply> receive_socket(std::chrono::milliseconds timeout);
+  std::unique_ptr<impl> impl_;
+  std::uint64_t next_id_ = 1;
+  std::deque<reply> set_aside_;
+};
+
+// Decodes a reply frame (for clients built on other sockets: REQ, tests).
+std::optional<reply> decode_reply(std::string frame, const wire::decode_limits& limits);
+
+}  // namespace canopy::msg

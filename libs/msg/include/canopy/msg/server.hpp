@@ -1,0 +1,134 @@
+#pragma once
+// msg::server: an app's ZeroMQ face (docs/protocol.md "Transport"). It binds a ROUTER for
+// requests and a PUB for events and owns both on one I/O thread (ZeroMQ sockets are never
+// shared between threads). Each request is decoded there (libs/wire, bounded) and handed
+// to the app's handler as an `incoming`; the handler passes it on to a process and returns
+// at once. Whoever holds the incoming replies from any thread, once; the reply travels back
+// through the I/O thread. Many requests per peer may be in flight, answered in any order.
+// Thread-safety: publish() and the incoming's replies from any thread; start/stop from one.
+//
+//   auto srv = canopy::msg::server::start({.endpoint = "tcp://127.0.0.1:7410"},
+//       [&](canopy::msg::incoming req) { rt.send(cache_pid, std::move(req)); });
+//   // in the cache process:
+//   req.reply_ok([&](canopy::wire::packer& p) { p.pack_map(0); });
+//
+// Bad input never reaches the handler and never stops the service: a malformed envelope,
+// several payload frames, an empty or oversized payload, anything the decoder refuses is
+// answered with its error (bad_request / too_large) from the I/O thread, logged at debug
+// level, and the next request is served as usual. Past max_in_flight unanswered requests a
+// new one is answered `overloaded`. An incoming destroyed without a reply (its handler
+// crashed, or forgot) answers `internal` itself, so no request is left hanging.
+//
+// Envelopes: a DEALER's request arrives as [identity, payload]; a REQ's as [identity, "",
+// payload]. Every frame before the payload is sent back in front of the reply. Extra routing
+// frames (a proxy's) must end with the empty delimiter, as REQ's do.
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "canopy/core/result.hpp"
+#include "canopy/wire/codec.hpp"
+
+namespace spdlog {
+class logger;
+}
+
+namespace canopy::msg {
+
+struct server_options {
+  std::string endpoint = "tcp://127.0.0.1:0";  // ROUTER; port 0: any free port (see endpoint())
+  std::string events_endpoint;                 // PUB; empty: no events
+  wire::decode_limits limits;                  // limits.max_message_bytes: past it, too_large
+  std::size_t max_in_flight = 10000;           // unanswered requests; past it, overloaded
+  int send_hwm = 10000;                        // per peer; a reply to a peer past it is dropped (logged)
+  int receive_hwm = 10000;
+  std::chrono::milliseconds linger{200};            // on stop, for replies still queued
+  std::chrono::milliseconds heartbeat{5000};        // ZMTP heartbeats; a silent peer is dropped after 3
+  std::chrono::milliseconds handshake{5000};
+  std::shared_ptr<spdlog::logger> logger;           // null: spdlog's default
+};
+
+struct server_stats {
+  std::uint64_t received = 0;      // request frames
+  std::uint64_t handled = 0;       // handed to the handler
+  std::uint64_t refused = 0;       // answered with an error by the server itself
+  std::uint64_t replied = 0;       // replies sent
+  std::uint64_t in_flight = 0;     // handed over, not yet answered
+  std::uint64_t events = 0;        // published
+};
+
+namespace detail {
+class outbox;
+}
+
+// One request, in the handler's hands. Move-only; reply once, from any thread.
+class incoming {
+ public:
+  incoming(incoming&&) noexcept = default;
+  incoming& operator=(incoming&&) noexcept;
+  incoming(const incoming&) = delete;
+  incoming& operator=(const incoming&) = delete;
+  ~incoming();
+
+  [[nodiscard]] const wire::request& request() const noexcept { return request_; }
+  [[nodiscard]] std::uint64_t id() const noexcept { return request_.id; }
+  [[nodiscard]] std::string_view op() const noexcept { return request_.op; }
+  [[nodiscard]] const msgpack::object& args() const noexcept { return *request_.args; }
+  [[nodiscard]] bool replied() const noexcept { return out_ == nullptr; }
+
+  // {id, ok: true, result: <one value>}
+  template <class F>
+  void reply_ok(F&& write_result) {
+    msgpack::sbuffer buf;
+    wire::encode_ok(buf, request_.id, std::forward<F>(write_result));
+    send(std::move(buf));
+  }
+  void reply_error(wire::error_code code, std::string_view message);
+  // A reply encoded by the caller (wire::encode_ok / encode_error).
+  void send(msgpack::sbuffer reply);
+
+  // Internal.
+  incoming(std::shared_ptr<detail::outbox> out, std::vector<std::string> envelope, wire::request request);
+
+ private:
+  std::shared_ptr<detail::outbox> out_;
+  std::vector<std::string> envelope_;
+  wire::request request_;
+};
+
+class server {
+ public:
+  using handler = std::function<void(incoming)>;
+
+  // Binds and starts the I/O thread. errc::invalid_argument with ZeroMQ's reason when an
+  // endpoint cannot be bound (in use, malformed).
+  static canopy::result<std::unique_ptr<server>> start(server_options options, handler on_request);
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  // The bound endpoints (a port 0 resolved to the real one).
+  [[nodiscard]] const std::string& endpoint() const noexcept;
+  [[nodiscard]] const std::string& events_endpoint() const noexcept;
+
+  // An event: frames [topic, payload]. From any thread; dropped if there is no PUB.
+  void publish(std::string topic, msgpack::sbuffer payload);
+
+  [[nodiscard]] server_stats stats() const;
+  // Stops the I/O thread (replies queued so far are sent, within linger). Idempotent.
+  void stop();
+
+ private:
+  struct impl;
+  explicit server(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace canopy::msg

@@ -1,0 +1,104 @@
+#include "canopy/msg/client.hpp"
+
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+namespace canopy::msg {
+
+struct client::impl {
+  zmq::context_t ctx{1};
+  zmq::socket_t socket{ctx, zmq::socket_type::dealer};
+  client_options options;
+};
+
+client::client(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+client::~client() = default;
+
+canopy::result<std::unique_ptr<client>> client::connect(const std::string& endpoint, client_options options) {
+  auto p = std::make_unique<impl>();
+  p->options = options;
+  try {
+    p->socket.set(zmq::sockopt::linger, static_cast<int>(options.linger.count()));
+    p->socket.set(zmq::sockopt::sndhwm, options.send_hwm);
+    p->socket.set(zmq::sockopt::rcvhwm, options.receive_hwm);
+    p->socket.set(zmq::sockopt::immediate, 1);  // queue only to completed connections
+    p->socket.connect(endpoint);
+  } catch (const zmq::error_t& e) {
+    return error(errc::invalid_argument, std::string("cannot connect to ") + endpoint + ": " + e.what());
+  }
+  return std::unique_ptr<client>(new client(std::move(p)));
+}
+
+void client::send_frames(const std::vector<std::string>& frames) {
+  for (std::size_t i = 0; i < frames.size(); ++i)
+    impl_->socket.send(zmq::buffer(frames[i]), i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+}
+
+std::optional<reply> decode_reply(std::string frame, const wire::decode_limits& limits) {
+  if (wire::check_value(frame, limits)) return std::nullopt;
+  auto owned = std::make_shared<std::string>(std::move(frame));
+  auto handle = std::make_shared<msgpack::object_handle>(msgpack::unpack(owned->data(), owned->size()));
+  const msgpack::object& root = handle->get();
+  if (root.type != msgpack::type::MAP) return std::nullopt;
+  reply r;
+  r.handle = handle;  // unpacked without references: it owns copies of every string
+  if (const auto* id = wire::find(root, "id"); id && id->type == msgpack::type::POSITIVE_INTEGER) r.id = id->via.u64;
+  const auto* ok = wire::find(root, "ok");
+  r.ok = ok && ok->type == msgpack::type::BOOLEAN && ok->via.boolean;
+  if (r.ok) {
+    r.result = wire::find(root, "result");
+  } else if (const auto* e = wire::find(root, "error")) {
+    if (const auto* code = wire::find(*e, "code"); code && code->type == msgpack::type::STR)
+      r.code = wire::error_code_from_string({code->via.str.ptr, code->via.str.size}).value_or(wire::error_code::internal);
+    if (const auto* m = wire::find(*e, "message"); m && m->type == msgpack::type::STR)
+      r.message.assign(m->via.str.ptr, m->via.str.size);
+  }
+  return r;
+}
+
+std::optional<reply> client::receive_socket(std::chrono::milliseconds timeout) {
+  zmq_pollitem_t item{impl_->socket.handle(), 0, ZMQ_POLLIN, 0};
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() < 0) return std::nullopt;
+    zmq::poll(&item, 1, left);
+    if (!(item.revents & ZMQ_POLLIN)) continue;
+    std::vector<zmq::message_t> frames;
+    if (!zmq::recv_multipart(impl_->socket, std::back_inserter(frames), zmq::recv_flags::dontwait)) continue;
+    if (frames.empty()) continue;
+    const zmq::message_t& last = frames.back();
+    // The keeper of the reply frame's bytes is the reply's handle (see decode_reply).
+    if (auto r = decode_reply(std::string(static_cast<const char*>(last.data()), last.size()), impl_->options.limits))
+      return r;
+  }
+}
+
+std::optional<reply> client::receive(std::chrono::milliseconds timeout) {
+  if (!set_aside_.empty()) {
+    reply r = std::move(set_aside_.front());
+    set_aside_.pop_front();
+    return r;
+  }
+  return receive_socket(timeout);
+}
+
+canopy::result<reply> client::await(std::uint64_t id, std::chrono::milliseconds timeout) {
+  for (auto it = set_aside_.begin(); it != set_aside_.end(); ++it)
+    if (it->id == id) {
+      reply r = std::move(*it);
+      set_aside_.erase(it);
+      return r;
+    }
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() < 0) return error(errc::timeout, "no reply to request " + std::to_string(id));
+    auto r = receive_socket(left);
+    if (!r) return error(errc::timeout, "no reply to request " + std::to_string(id));
+    if (r->id == id) return std::move(*r);
+    set_aside_.push_back(std::move(*r));
+  }
+}
+
+}  // namespace canopy::msg

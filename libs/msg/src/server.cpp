@@ -1,0 +1,325 @@
+#include "canopy/msg/server.hpp"
+
+#include <spdlog/logger.h>
+#include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <thread>
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+namespace canopy::msg {
+
+namespace detail {
+
+// What other threads hand the I/O thread: replies and events, and a wake-up (eventfd,
+// polled beside the ROUTER).
+class outbox {
+ public:
+  struct item {
+    bool event = false;
+    std::vector<std::string> head;  // a reply's envelope, or the event's topic
+    msgpack::sbuffer payload;
+  };
+
+  outbox() : fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+    if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+  }
+  ~outbox() { ::close(fd_); }
+  outbox(const outbox&) = delete;
+  outbox& operator=(const outbox&) = delete;
+
+  void push(item it) {
+    {
+      std::lock_guard lk(mu_);
+      if (closed_) return;
+      items_.push_back(std::move(it));
+    }
+    wake();
+  }
+  void wake() noexcept {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const auto n = ::write(fd_, &one, sizeof one);  // only fails if the counter would overflow
+  }
+  std::deque<item> take() {
+    std::uint64_t count = 0;
+    [[maybe_unused]] const auto n = ::read(fd_, &count, sizeof count);
+    std::lock_guard lk(mu_);
+    return std::exchange(items_, {});
+  }
+  void close() {
+    {
+      std::lock_guard lk(mu_);
+      closed_ = true;
+    }
+    wake();
+  }
+  [[nodiscard]] bool closed() const {
+    std::lock_guard lk(mu_);
+    return closed_;
+  }
+  [[nodiscard]] int fd() const noexcept { return fd_; }
+
+  std::atomic<std::uint64_t> received{0}, handled{0}, refused{0}, replied{0}, in_flight{0}, events{0};
+
+ private:
+  int fd_;
+  mutable std::mutex mu_;
+  bool closed_ = false;
+  std::deque<item> items_;
+};
+
+}  // namespace detail
+
+// ---- incoming ---------------------------------------------------------------------------------
+
+incoming::incoming(std::shared_ptr<detail::outbox> out, std::vector<std::string> envelope, wire::request request)
+    : out_(std::move(out)), envelope_(std::move(envelope)), request_(std::move(request)) {}
+
+incoming& incoming::operator=(incoming&& other) noexcept {
+  if (this != &other) {
+    if (out_) reply_error(wire::error_code::internal, "the request was dropped without a reply");
+    out_ = std::move(other.out_);
+    envelope_ = std::move(other.envelope_);
+    request_ = std::move(other.request_);
+  }
+  return *this;
+}
+
+incoming::~incoming() {
+  if (out_) reply_error(wire::error_code::internal, "the request was dropped without a reply");
+}
+
+void incoming::reply_error(wire::error_code code, std::string_view message) {
+  msgpack::sbuffer buf;
+  wire::encode_error(buf, request_.id, code, message);
+  send(std::move(buf));
+}
+
+void incoming::send(msgpack::sbuffer reply) {
+  std::shared_ptr<detail::outbox> out = std::move(out_);
+  if (!out) return;  // answered already: a second reply is dropped
+  out->in_flight.fetch_sub(1, std::memory_order_relaxed);
+  out->push({false, std::move(envelope_), std::move(reply)});
+}
+
+// ---- server -----------------------------------------------------------------------------------
+
+struct server::impl {
+  server_options options;
+  handler on_request;
+  std::shared_ptr<spdlog::logger> log;
+  std::shared_ptr<detail::outbox> out = std::make_shared<detail::outbox>();
+  std::string endpoint;
+  std::string events_endpoint;
+  std::thread io;
+  bool stopped = false;
+
+  void run(std::promise<std::string> bound);
+  void serve(zmq::socket_t& router, std::vector<zmq::message_t>& frames);
+  void refuse(zmq::socket_t& router, std::vector<std::string> envelope, std::optional<std::uint64_t> id,
+              wire::error_code code, const std::string& why);
+  void send_reply(zmq::socket_t& router, detail::outbox::item& it);
+};
+
+namespace {
+
+void configure(zmq::socket_t& s, const server_options& o) {
+  s.set(zmq::sockopt::linger, static_cast<int>(o.linger.count()));
+  s.set(zmq::sockopt::sndhwm, o.send_hwm);
+  s.set(zmq::sockopt::rcvhwm, o.receive_hwm);
+  s.set(zmq::sockopt::handshake_ivl, static_cast<int>(o.handshake.count()));
+  s.set(zmq::sockopt::heartbeat_ivl, static_cast<int>(o.heartbeat.count()));
+  s.set(zmq::sockopt::heartbeat_timeout, static_cast<int>(3 * o.heartbeat.count()));
+  s.set(zmq::sockopt::heartbeat_ttl, static_cast<int>(3 * o.heartbeat.count()));
+}
+
+std::string to_string(const zmq::message_t& m) { return std::string(static_cast<const char*>(m.data()), m.size()); }
+
+}  // namespace
+
+void server::impl::run(std::promise<std::string> bound) {
+  zmq::context_t ctx(1);
+  zmq::socket_t router(ctx, zmq::socket_type::router);
+  zmq::socket_t pub(ctx, zmq::socket_type::pub);
+  try {
+    configure(router, options);
+    // A hard guard well above the protocol's limit: frames past it cost the peer its
+    // connection; between the two they are answered too_large.
+    const std::size_t guard = std::max<std::size_t>(2 * options.limits.max_message_bytes,
+                                                    options.limits.max_message_bytes + 65536);
+    router.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(guard));
+    router.set(zmq::sockopt::router_mandatory, 1);  // a reply to a vanished peer fails visibly
+    router.bind(options.endpoint);
+    endpoint = router.get(zmq::sockopt::last_endpoint);
+    if (!options.events_endpoint.empty()) {
+      pub.set(zmq::sockopt::linger, static_cast<int>(options.linger.count()));
+      pub.set(zmq::sockopt::sndhwm, options.send_hwm);
+      pub.bind(options.events_endpoint);
+      events_endpoint = pub.get(zmq::sockopt::last_endpoint);
+    }
+  } catch (const zmq::error_t& e) {
+    bound.set_value(std::string("cannot bind: ") + e.what());
+    return;
+  }
+  bound.set_value({});
+
+  zmq_pollitem_t items[] = {{router.handle(), 0, ZMQ_POLLIN, 0}, {nullptr, out->fd(), ZMQ_POLLIN, 0}};
+  std::vector<zmq::message_t> frames;
+  for (;;) {
+    try {
+      zmq::poll(items, 2, std::chrono::milliseconds(-1));
+    } catch (const zmq::error_t& e) {
+      if (e.num() == EINTR) continue;
+      log->error("msg server {}: poll failed: {}", endpoint, e.what());
+      break;
+    }
+    if (items[1].revents & ZMQ_POLLIN) {
+      for (auto& it : out->take()) {
+        if (!it.event) {
+          send_reply(router, it);
+        } else if (!events_endpoint.empty()) {
+          pub.send(zmq::buffer(it.head.front()), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+          pub.send(zmq::buffer(it.payload.data(), it.payload.size()), zmq::send_flags::dontwait);
+          out->events.fetch_add(1, std::memory_order_relaxed);
+        }
+      }
+      if (out->closed()) break;
+    }
+    if (items[0].revents & ZMQ_POLLIN) {
+      // A bounded batch, so replies waiting in the outbox are not starved by a flood.
+      for (int i = 0; i < 256; ++i) {
+        frames.clear();
+        std::optional<std::size_t> got;
+        try {
+          got = zmq::recv_multipart(router, std::back_inserter(frames), zmq::recv_flags::dontwait);
+        } catch (const zmq::error_t& e) {
+          log->debug("msg server {}: receive failed: {}", endpoint, e.what());
+          break;
+        }
+        if (!got) break;
+        serve(router, frames);
+      }
+    }
+  }
+  // Replies queued before stop still go out (the sockets linger).
+  for (auto& it : out->take())
+    if (!it.event) send_reply(router, it);
+}
+
+void server::impl::serve(zmq::socket_t& router, std::vector<zmq::message_t>& frames) {
+  out->received.fetch_add(1, std::memory_order_relaxed);
+  // [identity, payload] (DEALER) or [identity, ..., "", payload] (REQ, proxies).
+  std::vector<std::string> envelope;
+  std::size_t payload_at = 1;
+  std::size_t delimiter = 0;
+  for (std::size_t i = 1; i < frames.size(); ++i)
+    if (frames[i].size() == 0) {
+      delimiter = i;
+      break;
+    }
+  if (delimiter != 0) payload_at = delimiter + 1;
+  for (std::size_t i = 0; i < std::min(payload_at, frames.size()); ++i) envelope.push_back(to_string(frames[i]));
+  if (frames.size() <= payload_at) {
+    refuse(router, std::move(envelope), std::nullopt, wire::error_code::bad_request, "no payload frame");
+    return;
+  }
+  if (frames.size() > payload_at + 1) {
+    refuse(router, std::move(envelope), std::nullopt, wire::error_code::bad_request,
+           std::to_string(frames.size() - payload_at) + " payload frames; exactly one is expected");
+    return;
+  }
+  const zmq::message_t& payload = frames[payload_at];
+  if (payload.size() > options.limits.max_message_bytes) {
+    refuse(router, std::move(envelope), std::nullopt, wire::error_code::too_large,
+           "a payload of " + std::to_string(payload.size()) + " bytes (limit " +
+               std::to_string(options.limits.max_message_bytes) + ")");
+    return;
+  }
+  wire::decoded d = wire::decode_request(to_string(payload), options.limits);
+  if (!d.ok()) {
+    const wire::decode_failure& f = d.failure();
+    refuse(router, std::move(envelope), f.id, f.code, f.message);
+    return;
+  }
+  if (out->in_flight.load(std::memory_order_relaxed) >= options.max_in_flight) {
+    refuse(router, std::move(envelope), d.value().id, wire::error_code::overloaded,
+           std::to_string(options.max_in_flight) + " requests in flight; retry later");
+    return;
+  }
+  out->in_flight.fetch_add(1, std::memory_order_relaxed);
+  out->handled.fetch_add(1, std::memory_order_relaxed);
+  try {
+    on_request(incoming(out, std::move(envelope), std::move(d.value())));
+  } catch (const std::exception& e) {  // the incoming, destroyed, answered `internal`
+    log->error("msg server {}: the request handler threw: {}", endpoint, e.what());
+  }
+}
+
+void server::impl::refuse(zmq::socket_t& router, std::vector<std::string> envelope, std::optional<std::uint64_t> id,
+                          wire::error_code code, const std::string& why) {
+  out->refused.fetch_add(1, std::memory_order_relaxed);
+  log->debug("msg server {}: refused a request ({}): {}", endpoint, wire::to_string(code), why);
+  detail::outbox::item it{false, std::move(envelope), {}};
+  wire::encode_error(it.payload, id, code, why);
+  send_reply(router, it);
+}
+
+void server::impl::send_reply(zmq::socket_t& router, detail::outbox::item& it) {
+  try {
+    for (const std::string& f : it.head)
+      if (!router.send(zmq::buffer(f), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) return;
+    if (router.send(zmq::buffer(it.payload.data(), it.payload.size()), zmq::send_flags::dontwait))
+      out->replied.fetch_add(1, std::memory_order_relaxed);
+    else
+      log->warn("msg server {}: a peer is past its high-water mark; a reply was dropped", endpoint);
+  } catch (const zmq::error_t& e) {  // EHOSTUNREACH: the peer went away
+    log->debug("msg server {}: reply not delivered: {}", endpoint, e.what());
+  }
+}
+
+server::server(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+
+canopy::result<std::unique_ptr<server>> server::start(server_options options, handler on_request) {
+  auto p = std::make_unique<impl>();
+  p->log = options.logger ? options.logger : spdlog::default_logger();
+  p->options = std::move(options);
+  p->on_request = std::move(on_request);
+  std::promise<std::string> bound;
+  auto bound_result = bound.get_future();
+  impl* raw = p.get();
+  p->io = std::thread([raw, b = std::move(bound)]() mutable { raw->run(std::move(b)); });
+  if (std::string failure = bound_result.get(); !failure.empty()) {
+    p->io.join();
+    return error(errc::invalid_argument, failure + " (" + p->options.endpoint + ")");
+  }
+  return std::unique_ptr<server>(new server(std::move(p)));
+}
+
+server::~server() { stop(); }
+
+const std::string& server::endpoint() const noexcept { return impl_->endpoint; }
+const std::string& server::events_endpoint() const noexcept { return impl_->events_endpoint; }
+
+void server::publish(std::string topic, msgpack::sbuffer payload) {
+  impl_->out->push({true, {std::move(topic)}, std::move(payload)});
+}
+
+server_stats server::stats() const {
+  const detail::outbox& o = *impl_->out;
+  return {o.received.load(), o.handled.load(), o.refused.load(), o.replied.load(), o.in_flight.load(), o.events.load()};
+}
+
+void server::stop() {
+  if (impl_->stopped) return;
+  impl_->stopped = true;
+  impl_->out->close();
+  if (impl_->io.joinable()) impl_->io.join();
+}
+
+}  // namespace canopy::msg

@@ -1,0 +1,245 @@
+// msg::server against live peers on loopback: DEALER and REQ round trips, pipelining with
+// out-of-order replies, every kind of bad input (each followed by a good request), the
+// in-flight limit, dropped requests, events. Ports are picked by the OS (port 0).
+#include "canopy/msg/server.hpp"
+
+#include <gtest/gtest.h>
+
+#include <mutex>
+#include <thread>
+#include <vector>
+#include <zmq.hpp>
+
+#include "canopy/msg/client.hpp"
+#include "canopy/testing/wait.hpp"
+
+namespace canopy::msg {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Answers {op, n} for op "echo" (args n), unknown_op otherwise; "hold" requests are kept
+// until release() answers them in reverse order.
+class echo_service {
+ public:
+  void operator()(incoming req) {
+    if (req.op() == "echo") {
+      std::uint64_t n = 0;
+      if (const auto* v = wire::find(req.args(), "n"); v && v->type == msgpack::type::POSITIVE_INTEGER) n = v->via.u64;
+      const std::string op(req.op());
+      req.reply_ok([&](wire::packer& p) {
+        p.pack_map(2);
+        p.pack("op");
+        p.pack(op);
+        p.pack("n");
+        p.pack(n);
+      });
+    } else if (req.op() == "hold") {
+      std::lock_guard lk(mu_);
+      held_.push_back(std::move(req));
+    } else if (req.op() == "drop") {
+      // destroyed unanswered: the server answers internal
+    } else {
+      req.reply_error(wire::error_code::unknown_op, "no op " + std::string(req.op()));
+    }
+  }
+  std::size_t held() {
+    std::lock_guard lk(mu_);
+    return held_.size();
+  }
+  void release() {
+    std::vector<incoming> out;
+    {
+      std::lock_guard lk(mu_);
+      out = std::move(held_);
+      held_.clear();
+    }
+    for (auto it = out.rbegin(); it != out.rend(); ++it) {
+      const std::uint64_t id = it->id();
+      it->reply_ok([&](wire::packer& p) { p.pack(id); });
+    }
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<incoming> held_;
+};
+
+class Server : public ::testing::Test {
+ protected:
+  void SetUp() override { start({}); }
+  void start(server_options o) {
+    o.events_endpoint = "tcp://127.0.0.1:0";
+    auto s = server::start(std::move(o), [this](incoming r) { (*service)(std::move(r)); });
+    ASSERT_TRUE(s) << s.error().to_string();
+    srv = std::move(*s);
+    auto c = client::connect(srv->endpoint());
+    ASSERT_TRUE(c);
+    cli = std::move(*c);
+  }
+  // A good request still works (after whatever came before).
+  void expect_echo_works() {
+    auto r = cli->call("echo", 1, [](wire::packer& p) {
+      p.pack("n");
+      p.pack(5u);
+    });
+    ASSERT_TRUE(r) << r.error().to_string();
+    ASSERT_TRUE(r->ok) << r->message;
+    EXPECT_EQ(wire::find(*r->result, "n")->via.u64, 5u);
+  }
+  reply expect_refused(const std::vector<std::string>& frames, wire::error_code code) {
+    cli->send_frames(frames);
+    auto r = cli->receive(10s);
+    EXPECT_TRUE(r);
+    if (!r) return {};
+    EXPECT_FALSE(r->ok);
+    EXPECT_EQ(r->code, code) << r->message;
+    EXPECT_FALSE(r->message.empty());
+    expect_echo_works();
+    return *r;
+  }
+
+  std::shared_ptr<echo_service> service = std::make_shared<echo_service>();
+  std::unique_ptr<server> srv;
+  std::unique_ptr<client> cli;
+};
+
+std::string packed(const std::function<void(wire::packer&)>& write) {
+  msgpack::sbuffer buf;
+  wire::packer p(buf);
+  write(p);
+  return std::string(buf.data(), buf.size());
+}
+
+TEST_F(Server, DealerRoundTripAndUnknownOp) {
+  expect_echo_works();
+  auto r = cli->call("nope");
+  ASSERT_TRUE(r);
+  EXPECT_FALSE(r->ok);
+  EXPECT_EQ(r->code, wire::error_code::unknown_op);
+  EXPECT_EQ(r->id, 2u);
+}
+
+TEST_F(Server, ReqPeersGetTheirDelimiterBack) {
+  zmq::context_t ctx;
+  zmq::socket_t req(ctx, zmq::socket_type::req);
+  req.set(zmq::sockopt::linger, 0);
+  req.connect(srv->endpoint());
+  for (std::uint64_t id = 1; id <= 3; ++id) {  // strict request / reply, several times
+    const std::string body = packed([&](wire::packer& p) {
+      p.pack_map(2);
+      p.pack("id");
+      p.pack(id);
+      p.pack("op");
+      p.pack("echo");
+    });
+    req.send(zmq::buffer(body));
+    zmq::message_t msg;
+    ASSERT_TRUE(req.recv(msg));
+    auto r = decode_reply(msg.to_string(), {});
+    ASSERT_TRUE(r);
+    EXPECT_TRUE(r->ok);
+    EXPECT_EQ(r->id, id);
+  }
+}
+
+TEST_F(Server, PipelinedRequestsAnsweredInAnyOrder) {
+  std::vector<std::uint64_t> ids;
+  for (int i = 0; i < 100; ++i) ids.push_back(cli->send("hold"));
+  ASSERT_TRUE(testing::wait_until([&] { return service->held() == 100; }));
+  service->release();  // in reverse order
+  std::vector<std::uint64_t> answered;
+  for (int i = 0; i < 100; ++i) {
+    auto r = cli->receive(10s);
+    ASSERT_TRUE(r);
+    ASSERT_TRUE(r->ok);
+    EXPECT_EQ(r->result->via.u64, *r->id);  // each reply is its own request's
+    answered.push_back(*r->id);
+  }
+  EXPECT_EQ(answered.front(), ids.back());
+  std::sort(answered.begin(), answered.end());
+  EXPECT_EQ(answered, ids);
+}
+
+TEST_F(Server, BadInputIsAnsweredAndTheServiceGoesOn) {
+  expect_refused({"\xc1"}, wire::error_code::bad_request);  // not msgpack
+  expect_refused({packed([](wire::packer& p) { p.pack("x"); })}, wire::error_code::bad_request);  // not a map
+  auto no_op = expect_refused({packed([](wire::packer& p) {
+                                p.pack_map(1);
+                                p.pack("id");
+                                p.pack(77u);
+                              })},
+                              wire::error_code::bad_request);
+  EXPECT_EQ(no_op.id, 77u);  // the id is echoed when it could be read
+  expect_refused({packed([](wire::packer& p) {
+                   p.pack_map(1);
+                   p.pack("op");
+                   p.pack("echo");
+                 })},
+                 wire::error_code::bad_request);                            // no id: answered with id nil
+  expect_refused({"a", "b"}, wire::error_code::bad_request);                  // several payload frames
+  expect_refused({std::string("\xdd\xff\xff\xff\xff", 5)}, wire::error_code::bad_request);  // allocation bomb
+  expect_refused({std::string((1u << 20) + 1, '\x90')}, wire::error_code::too_large);       // over 1 MiB
+  EXPECT_GE(srv->stats().refused, 7u);
+}
+
+TEST_F(Server, ADroppedRequestIsAnsweredInternal) {
+  auto r = cli->call("drop");
+  ASSERT_TRUE(r);
+  EXPECT_FALSE(r->ok);
+  EXPECT_EQ(r->code, wire::error_code::internal);
+  expect_echo_works();
+}
+
+TEST_F(Server, PastMaxInFlightNewRequestsAreOverloaded) {
+  srv.reset();
+  start({.max_in_flight = 2});
+  cli->send("hold");
+  cli->send("hold");
+  ASSERT_TRUE(testing::wait_until([&] { return service->held() == 2; }));
+  auto over = cli->call("echo");
+  ASSERT_TRUE(over);
+  EXPECT_EQ(over->code, wire::error_code::overloaded);
+  service->release();
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(cli->receive(10s));
+  expect_echo_works();
+}
+
+TEST_F(Server, EndpointInUseIsAClearError) {
+  auto again = server::start({.endpoint = srv->endpoint()}, [](incoming) {});
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.code(), errc::invalid_argument);
+  EXPECT_NE(again.error().to_string().find(srv->endpoint()), std::string::npos);
+}
+
+TEST_F(Server, EventsReachSubscribersByTopicPrefix) {
+  zmq::context_t ctx;
+  zmq::socket_t sub(ctx, zmq::socket_type::sub);
+  sub.set(zmq::sockopt::linger, 0);
+  sub.set(zmq::sockopt::subscribe, "cache.");
+  sub.connect(srv->events_endpoint());
+  // A subscription takes a moment to reach the PUB: publish until one arrives.
+  zmq::message_t topic;
+  bool got = testing::wait_until([&] {
+    msgpack::sbuffer other;
+    wire::encode_event(other, 1, 0, [](wire::packer&) {});
+    srv->publish("registry.registered", std::move(other));  // filtered out
+    msgpack::sbuffer ev;
+    wire::encode_event(ev, 2, 1, [](wire::packer& p) {
+      p.pack("key");
+      p.pack("k");
+    });
+    srv->publish("cache.cleared", std::move(ev));
+    return sub.recv(topic, zmq::recv_flags::dontwait).has_value();
+  });
+  ASSERT_TRUE(got);
+  EXPECT_EQ(topic.to_string(), "cache.cleared");
+  zmq::message_t body;
+  ASSERT_TRUE(sub.recv(body));
+  auto h = msgpack::unpack(static_cast<const char*>(body.data()), body.size());
+  EXPECT_EQ(wire::find(h.get(), "ts_ms")->via.i64 + 0, 2);
+  EXPECT_EQ(wire::find(h.get(), "key")->as<std::string>(), "k");
+}
+
+}  // namespace
+}  // namespace canopy::msg
