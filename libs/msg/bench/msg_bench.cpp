@@ -1,0 +1,208 @@
+// tools/bench msg: a ping op through the full stack (DEALER client -> msg::server's ROUTER ->
+// a process -> reply) against a raw ZeroMQ ROUTER echoing the same bytes, in one run.
+// Prints canopy.msg.<figure> and canopy.msg.raw.<figure>: round trips/s, p50 / p99 (us).
+//
+//   canopy_msg_bench [--scale F]
+
+#include <spdlog/logger.h>
+#include <spdlog/sinks/null_sink.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include "canopy/core/runtime.hpp"
+#include "canopy/msg/server.hpp"
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+double scale = 1.0;
+std::size_t scaled(std::size_t n) { return std::max<std::size_t>(1, static_cast<std::size_t>(static_cast<double>(n) * scale)); }
+
+void figure(const std::string& name, double value, const char* unit) {
+  std::printf("canopy.msg.%s: %.4g %s\n", name.c_str(), value, unit);
+  std::fflush(stdout);
+}
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
+}
+
+// {id, op: "ping"} with the id patched in place per request (a uint64 at a fixed offset).
+struct request_bytes {
+  std::string bytes;
+  std::size_t id_at = 0;
+  request_bytes() {
+    msgpack::sbuffer buf;
+    canopy::wire::packer p(buf);
+    p.pack_map(2);
+    p.pack("op");
+    p.pack("ping");
+    p.pack("id");
+    id_at = buf.size() + 1;
+    buf.write("\xcf", 1);  // uint64, fixed width
+    buf.write("\0\0\0\0\0\0\0\0", 8);
+    bytes.assign(buf.data(), buf.size());
+  }
+  const std::string& with_id(std::uint64_t id) {
+    for (int i = 0; i < 8; ++i) bytes[id_at + static_cast<std::size_t>(i)] = static_cast<char>(id >> (56 - 8 * i));
+    return bytes;
+  }
+};
+
+// The raw anchor: a ROUTER that sends every message straight back, on its own thread.
+class raw_echo {
+ public:
+  raw_echo() : socket_(ctx_, zmq::socket_type::router) {
+    socket_.set(zmq::sockopt::linger, 0);
+    socket_.bind("tcp://127.0.0.1:0");
+    endpoint_ = socket_.get(zmq::sockopt::last_endpoint);
+    thread_ = std::thread([this] {
+      std::vector<zmq::message_t> frames;
+      zmq_pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+      while (!stop_.load()) {
+        zmq::poll(&item, 1, std::chrono::milliseconds(50));
+        while (true) {
+          frames.clear();
+          if (!zmq::recv_multipart(socket_, std::back_inserter(frames), zmq::recv_flags::dontwait)) break;
+          zmq::send_multipart(socket_, frames);
+        }
+      }
+    });
+  }
+  ~raw_echo() {
+    stop_ = true;
+    thread_.join();
+  }
+  const std::string& endpoint() const { return endpoint_; }
+
+ private:
+  zmq::context_t ctx_{1};
+  zmq::socket_t socket_;
+  std::string endpoint_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// The server's handler process: answers ping with {pong: true}.
+class pong_process final : public canopy::process {
+ protected:
+  void receive(canopy::message& m) override {
+    if (auto* req = m.get<canopy::msg::incoming>()) {
+      req->reply_ok([](canopy::wire::packer& p) {
+        p.pack_map(1);
+        p.pack("pong");
+        p.pack(true);
+      });
+    }
+  }
+};
+
+struct run_result {
+  double rate = 0;
+  std::vector<double> latencies_us;
+};
+
+// `sockets` DEALERs in this thread, each keeping `depth` requests in flight, until `total`
+// replies came back. Latency: from a request's send to its reply.
+run_result drive(const std::string& endpoint, std::size_t sockets, std::size_t depth, std::size_t total) {
+  zmq::context_t ctx(1);
+  std::vector<zmq::socket_t> socks;
+  for (std::size_t i = 0; i < sockets; ++i) {
+    socks.emplace_back(ctx, zmq::socket_type::dealer);
+    socks.back().set(zmq::sockopt::linger, 0);
+    socks.back().connect(endpoint);
+  }
+  std::vector<zmq_pollitem_t> items;
+  for (auto& s : socks) items.push_back({s.handle(), 0, ZMQ_POLLIN, 0});
+  request_bytes req;
+  std::vector<clock_type::time_point> sent_at(total + sockets * depth + 1);
+  std::uint64_t next_id = 0;
+  auto send_one = [&](zmq::socket_t& s) {
+    sent_at[next_id] = clock_type::now();
+    s.send(zmq::buffer(req.with_id(next_id)), zmq::send_flags::none);
+    ++next_id;
+  };
+  run_result out;
+  out.latencies_us.reserve(total);
+  const auto t0 = clock_type::now();
+  for (auto& s : socks)
+    for (std::size_t d = 0; d < depth; ++d) send_one(s);
+  std::size_t done = 0;
+  while (done < total) {
+    zmq::poll(items.data(), items.size(), std::chrono::milliseconds(1000));
+    for (std::size_t i = 0; i < socks.size(); ++i) {
+      if (!(items[i].revents & ZMQ_POLLIN)) continue;
+      zmq::message_t m;
+      while (socks[i].recv(m, zmq::recv_flags::dontwait)) {
+        // The reply's id: the raw echo returns the request; the server a reply map.
+        std::uint64_t id = 0;
+        auto h = msgpack::unpack(static_cast<const char*>(m.data()), m.size());
+        if (const auto* v = canopy::wire::find(h.get(), "id")) id = v->via.u64;
+        out.latencies_us.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - sent_at[id]).count());
+        ++done;
+        if (next_id < total) send_one(socks[i]);  // keep this socket's depth until all are sent
+      }
+    }
+  }
+  out.rate = static_cast<double>(done) / std::chrono::duration<double>(clock_type::now() - t0).count();
+  return out;
+}
+
+void report(const std::string& prefix, const std::string& name, const run_result& r) {
+  figure(prefix + name, r.rate, "req/s");
+  figure(prefix + name + ".p50_us", percentile(r.latencies_us, 0.5), "us");
+  figure(prefix + name + ".p99_us", percentile(r.latencies_us, 0.99), "us");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--scale") == 0 && i + 1 < argc) {
+      scale = std::atof(argv[++i]);
+    } else {
+      std::fprintf(stderr, "usage: %s [--scale F]\n", argv[0]);
+      return 2;
+    }
+  }
+  canopy::runtime_config config;
+  config.logger = std::make_shared<spdlog::logger>("bench", std::make_shared<spdlog::sinks::null_sink_mt>());
+  canopy::runtime rt(config);
+  canopy::pid handler = rt.spawn<pong_process>();
+  auto srv = canopy::msg::server::start({.logger = config.logger},
+                                        [&](canopy::msg::incoming req) { rt.send(handler, std::move(req)); });
+  if (!srv) {
+    std::fprintf(stderr, "cannot start the server: %s\n", srv.error().to_string().c_str());
+    return 1;
+  }
+  raw_echo raw;
+  struct shape {
+    const char* name;
+    std::size_t sockets, depth, total;
+  };
+  const shape shapes[] = {
+      {"pingpong.1client", 1, 1, scaled(20000)},
+      {"clients50", 50, 1, scaled(50000)},
+      {"pipeline16", 1, 16, scaled(200000)},
+      {"pipeline256", 1, 256, scaled(500000)},
+  };
+  for (const shape& s : shapes) {
+    // Side by side, alternating, so both see the same machine.
+    report("", s.name, drive((*srv)->endpoint(), s.sockets, s.depth, s.total));
+    report("raw.", s.name, drive(raw.endpoint(), s.sockets, s.depth, s.total));
+  }
+  std::fprintf(stderr, "# msg: ping through DEALER -> msg::server -> a process -> reply, and a raw ROUTER echo of the same bytes; TCP loopback; one client thread\n");
+  return 0;
+}
