@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "canopy/core/detail/exit_hook.hpp"
+#include "canopy/core/detail/node_pool.hpp"
 #include "canopy/core/process.hpp"
 #include "canopy/core/process_name.hpp"
 #include "canopy/core/runtime.hpp"
@@ -165,7 +166,8 @@ class registry {
   // ---- reads, from any thread ----------------------------------------------------------------
 
   [[nodiscard]] std::vector<entry> lookup(const K& key) const { return state_->lookup(key); }
-  // The keys `p` registered (in registration order).
+  // The keys `p` registered (in registration order). For the calling process this reads
+  // its own record; for another process it scans the registry (O(entries)).
   [[nodiscard]] std::vector<K> keys(const pid& p) const { return state_->keys_of(p); }
   // The values `p` registered under `key`.
   [[nodiscard]] std::vector<V> values(const K& key, const pid& p) const { return state_->values(key, p); }
@@ -224,17 +226,49 @@ class registry {
     return registry(std::static_pointer_cast<state>(base));
   }
 
-  // The entries of one process in this registry, removed when it exits. Owned by the
-  // process (an exit hook); the registry's index points at it.
+  // The keys one process holds in this registry, removed when it exits: an exit hook the
+  // process owns (only it reads or changes it). Most processes hold one key, kept inline;
+  // the hook comes from the node pool.
   class process_keys final : public detail::exit_hook {
    public:
+    static void* operator new(std::size_t bytes) { return detail::pool_allocate(bytes); }
+    static void operator delete(void* p, std::size_t bytes) noexcept { detail::pool_deallocate(p, bytes); }
+
     process_keys(std::shared_ptr<state> s, pid who) : state_(std::move(s)), who_(std::move(who)) {}
     [[nodiscard]] const void* tag() const noexcept override { return state_.get(); }
     void on_exit(const pid&, const exit_reason&) noexcept override { state_->remove_process(*this); }
 
+    void add(K key) {
+      if (!first_) {
+        first_.emplace(std::move(key));
+      } else {
+        if (!more_) more_ = std::make_unique<std::vector<K>>();
+        more_->push_back(std::move(key));
+      }
+    }
+    void remove(const K& key) {
+      if (more_) std::erase(*more_, key);
+      if (first_ && *first_ == key) {
+        first_.reset();
+        if (more_ && !more_->empty()) {  // keep the registration order
+          first_.emplace(std::move(more_->front()));
+          more_->erase(more_->begin());
+        }
+      }
+    }
+    [[nodiscard]] std::vector<K> all() const {
+      std::vector<K> out;
+      if (first_) out.push_back(*first_);
+      if (more_) out.insert(out.end(), more_->begin(), more_->end());
+      return out;
+    }
+
     std::shared_ptr<state> state_;
     pid who_;
-    std::vector<K> keys;  // guarded by the registry's index shard of who_
+
+   private:
+    std::optional<K> first_;
+    std::unique_ptr<std::vector<K>> more_;
   };
 
   class state final : public detail::registry_base {
@@ -257,18 +291,14 @@ class registry {
         }
         part.map.emplace(key, entry{who, std::move(value)});
       }
-      index_add(p, who, std::move(key));
+      keys_of_process(p, who).add(std::move(key));
       return {};
     }
 
     void unregister(detail::process_cell* p, const K& key) {
       const pid who = detail::pid_of(p);
       remove_entries(key, who);
-      index_shard& shard = shard_of(who);
-      std::lock_guard lk(shard.mu);
-      auto it = shard.by_process.find(who.cell().get());
-      if (it == shard.by_process.end()) return;
-      std::erase(it->second->keys, key);
+      if (auto* keys = static_cast<process_keys*>(detail::find_exit_hook(p, this))) keys->remove(key);
     }
 
     template <class F>
@@ -303,10 +333,18 @@ class registry {
     }
 
     std::vector<K> keys_of(const pid& p) const {
-      const index_shard& shard = shard_of(p);
-      std::lock_guard lk(shard.mu);
-      auto it = shard.by_process.find(p.cell().get());
-      return it == shard.by_process.end() ? std::vector<K>() : it->second->keys;
+      detail::process_cell* self = detail::current_process();
+      if (self != nullptr && detail::pid_of(self) == p) {  // its own record, on its own thread
+        const auto* keys = static_cast<const process_keys*>(detail::find_exit_hook(self, this));
+        return keys ? keys->all() : std::vector<K>();
+      }
+      std::vector<K> out;  // another process's: every partition, in no particular order
+      for (const partition& part : parts_) {
+        std::shared_lock lk(part.mu);
+        for (const auto& [k, e] : part.map)
+          if (e.owner == p) out.push_back(k);
+      }
+      return out;
     }
 
     std::vector<V> values(const K& key, const pid& p) const {
@@ -354,12 +392,7 @@ class registry {
     // A process exited: its entries go (only those still its own: a unique key a new
     // holder took over stays).
     void remove_process(process_keys& keys) noexcept {
-      {
-        index_shard& shard = shard_of(keys.who_);
-        std::lock_guard lk(shard.mu);
-        shard.by_process.erase(keys.who_.cell().get());
-      }
-      for (const K& key : keys.keys) remove_entries(key, keys.who_);
+      for (const K& key : keys.all()) remove_entries(key, keys.who_);
     }
 
    private:
@@ -367,20 +400,10 @@ class registry {
       mutable detail::read_mostly_lock mu;
       std::unordered_multimap<K, entry> map;
     };
-    // Which keys each process holds (keys(pid), and cleanup), by the process's cell.
-    struct alignas(64) index_shard {
-      mutable std::mutex mu;
-      std::unordered_map<const void*, process_keys*> by_process;
-    };
-    static constexpr std::size_t index_shards = 16;
 
     partition& partition_of(const K& key) { return parts_[detail::shard_for(std::hash<K>()(key), parts_.size())]; }
     const partition& partition_of(const K& key) const {
       return parts_[detail::shard_for(std::hash<K>()(key), parts_.size())];
-    }
-    index_shard& shard_of(const pid& p) { return index_[std::hash<const void*>()(p.cell().get()) % index_shards]; }
-    const index_shard& shard_of(const pid& p) const {
-      return index_[std::hash<const void*>()(p.cell().get()) % index_shards];
     }
 
     void remove_entries(const K& key, const pid& who) noexcept {
@@ -396,22 +419,13 @@ class registry {
       }
     }
 
-    // Runs on the registering process's thread: its hook is its own.
-    void index_add(detail::process_cell* p, const pid& who, K key) {
-      auto* keys = static_cast<process_keys*>(detail::find_exit_hook(p, this));
-      if (keys == nullptr) {
-        auto fresh = std::make_unique<process_keys>(std::static_pointer_cast<state>(shared_from_this()), who);
-        keys = fresh.get();
-        detail::add_exit_hook(p, std::move(fresh));
-        index_shard& shard = shard_of(who);
-        std::lock_guard lk(shard.mu);
-        shard.by_process.emplace(who.cell().get(), keys);
-        keys->keys.push_back(std::move(key));
-        return;
-      }
-      index_shard& shard = shard_of(who);
-      std::lock_guard lk(shard.mu);
-      keys->keys.push_back(std::move(key));
+    // The calling (or starting) process's record of its keys here: its own exit hook.
+    process_keys& keys_of_process(detail::process_cell* p, const pid& who) {
+      if (auto* keys = static_cast<process_keys*>(detail::find_exit_hook(p, this))) return *keys;
+      auto fresh = std::make_unique<process_keys>(std::static_pointer_cast<state>(shared_from_this()), who);
+      process_keys& keys = *fresh;
+      detail::add_exit_hook(p, std::move(fresh));
+      return keys;
     }
 
     void clear_entries() noexcept override {
@@ -422,7 +436,6 @@ class registry {
     }
 
     std::vector<partition> parts_;
-    index_shard index_[index_shards];
   };
 
   std::shared_ptr<state> state_;
