@@ -48,6 +48,7 @@
 #include "canopy/core/process_name.hpp"
 #include "canopy/core/runtime.hpp"
 #include "canopy/otp/child_spec.hpp"
+#include "canopy/otp/detail/probing_multimap.hpp"
 #include "canopy/otp/detail/read_mostly_lock.hpp"
 
 namespace canopy {
@@ -112,7 +113,7 @@ class registry {
  public:
   struct entry {
     pid owner;
-    V value;
+    [[no_unique_address]] V value;  // a registry without values stores none
   };
 
   // ---- starting and finding ---------------------------------------------------------------
@@ -282,14 +283,14 @@ class registry {
       {
         std::unique_lock lk(part.mu);
         if (options().keys == registry_keys::unique) {
-          auto it = part.map.find(key);
-          if (it != part.map.end()) {
-            if (it->second.owner == who || detail::is_alive(it->second.owner))
-              return error(errc::already_registered, it->second.owner.to_string());
-            part.map.erase(it);  // its holder exited; its exit hook will find nothing to remove
+          if (const entry* held = part.map.find_if(key, [](const entry&) { return true; })) {
+            if (held->owner == who || detail::is_alive(held->owner))
+              return error(errc::already_registered, held->owner.to_string());
+            // Its holder exited; its exit hook will find nothing to remove.
+            part.map.erase_if(key, [](const entry&) { return true; });
           }
         }
-        part.map.emplace(key, entry{who, std::move(value)});
+        part.map.insert(key, entry{who, std::move(value)});
       }
       keys_of_process(p, who).add(std::move(key));
       return {};
@@ -306,30 +307,33 @@ class registry {
       const pid who = detail::pid_of(p);
       partition& part = partition_of(key);
       std::unique_lock lk(part.mu);
-      auto [first, last] = part.map.equal_range(key);
-      for (auto it = first; it != last; ++it) {
-        if (it->second.owner != who) continue;
-        V old = it->second.value;
-        it->second.value = fn(static_cast<const V&>(old));
-        return std::pair<V, V>(it->second.value, std::move(old));
-      }
-      return error(errc::not_found, "the calling process holds no such key");
+      entry* mine = part.map.find_if(key, [&](const entry& e) { return e.owner == who; });
+      if (mine == nullptr) return error(errc::not_found, "the calling process holds no such key");
+      V old = mine->value;
+      mine->value = fn(static_cast<const V&>(old));
+      return std::pair<V, V>(mine->value, std::move(old));
     }
 
     std::vector<entry> lookup(const K& key) const {
       std::vector<entry> out;
       const partition& part = partition_of(key);
       std::shared_lock lk(part.mu);
-      auto [first, last] = part.map.equal_range(key);
-      for (auto it = first; it != last; ++it) out.push_back(it->second);
+      part.map.for_each_equal(key, [&](const entry& e) {
+        out.push_back(e);
+        return true;
+      });
       return out;
     }
 
     pid whereis_key(const K& key) const {
       const partition& part = partition_of(key);
       std::shared_lock lk(part.mu);
-      auto it = part.map.find(key);
-      return it == part.map.end() ? pid() : it->second.owner;
+      pid found;
+      part.map.for_each_equal(key, [&](const entry& e) {
+        found = e.owner;
+        return false;
+      });
+      return found;
     }
 
     std::vector<K> keys_of(const pid& p) const {
@@ -341,8 +345,9 @@ class registry {
       std::vector<K> out;  // another process's: every partition, in no particular order
       for (const partition& part : parts_) {
         std::shared_lock lk(part.mu);
-        for (const auto& [k, e] : part.map)
+        part.map.for_each([&](const K& k, const entry& e) {
           if (e.owner == p) out.push_back(k);
+        });
       }
       return out;
     }
@@ -351,9 +356,10 @@ class registry {
       std::vector<V> out;
       const partition& part = partition_of(key);
       std::shared_lock lk(part.mu);
-      auto [first, last] = part.map.equal_range(key);
-      for (auto it = first; it != last; ++it)
-        if (it->second.owner == p) out.push_back(it->second.value);
+      part.map.for_each_equal(key, [&](const entry& e) {
+        if (e.owner == p) out.push_back(e.value);
+        return true;
+      });
       return out;
     }
 
@@ -371,9 +377,10 @@ class registry {
       std::size_t n = 0;
       const partition& part = partition_of(key);
       std::shared_lock lk(part.mu);
-      auto [first, last] = part.map.equal_range(key);
-      for (auto it = first; it != last; ++it)
-        if (pred(static_cast<const V&>(it->second.value))) ++n;
+      part.map.for_each_equal(key, [&](const entry& e) {
+        if (pred(static_cast<const V&>(e.value))) ++n;
+        return true;
+      });
       return n;
     }
 
@@ -382,9 +389,9 @@ class registry {
       std::vector<std::tuple<K, pid, V>> out;
       for (const partition& part : parts_) {
         std::shared_lock lk(part.mu);
-        for (const auto& [k, e] : part.map)
-          if (pred(static_cast<const K&>(k), static_cast<const pid&>(e.owner), static_cast<const V&>(e.value)))
-            out.emplace_back(k, e.owner, e.value);
+        part.map.for_each([&](const K& k, const entry& e) {
+          if (pred(k, static_cast<const pid&>(e.owner), static_cast<const V&>(e.value))) out.emplace_back(k, e.owner, e.value);
+        });
       }
       return out;
     }
@@ -396,9 +403,12 @@ class registry {
     }
 
    private:
+    struct occupied {
+      bool operator()(const entry& e) const noexcept { return static_cast<bool>(e.owner); }
+    };
     struct alignas(64) partition {
       mutable detail::read_mostly_lock mu;
-      std::unordered_multimap<K, entry> map;
+      detail::probing_multimap<K, entry, occupied> map;
     };
 
     partition& partition_of(const K& key) { return parts_[detail::shard_for(std::hash<K>()(key), parts_.size())]; }
@@ -409,14 +419,7 @@ class registry {
     void remove_entries(const K& key, const pid& who) noexcept {
       partition& part = partition_of(key);
       std::unique_lock lk(part.mu);
-      auto [first, last] = part.map.equal_range(key);
-      for (auto it = first; it != last;) {
-        if (it->second.owner == who) {
-          it = part.map.erase(it);
-        } else {
-          ++it;
-        }
-      }
+      part.map.erase_if(key, [&](const entry& e) { return e.owner == who; });
     }
 
     // The calling (or starting) process's record of its keys here: its own exit hook.
