@@ -81,6 +81,7 @@ scheduler::scheduler(runtime_core& rt, scheduling mode, unsigned threads, unsign
       w->sched = this;
       w->index = i;
       w->seen.resize(n);
+      w->pending.reserve(pending_batch);  // schedule() is noexcept: it never allocates
       workers_.push_back(std::move(w));
     }
   }
