@@ -39,9 +39,15 @@ class outbox {
       std::lock_guard lk(mu_);
       if (closed_) return;
       items_.push_back(std::move(it));
+      pending_.store(true, std::memory_order_seq_cst);
     }
-    wake();
+    // The eventfd (a system call) only when the I/O thread is asleep in zmq_poll; awake, it
+    // looks at `pending_` before it sleeps again. (seq_cst on both sides: either it sees
+    // the item, or we see it asleep.)
+    if (sleeping_.load(std::memory_order_seq_cst)) wake();
   }
+  [[nodiscard]] bool pending() const noexcept { return pending_.load(std::memory_order_seq_cst); }
+  void set_sleeping(bool s) noexcept { sleeping_.store(s, std::memory_order_seq_cst); }
   void wake() noexcept {
     const std::uint64_t one = 1;
     [[maybe_unused]] const auto n = ::write(fd_, &one, sizeof one);  // only fails if the counter would overflow
@@ -50,6 +56,7 @@ class outbox {
     std::uint64_t count = 0;
     [[maybe_unused]] const auto n = ::read(fd_, &count, sizeof count);
     std::lock_guard lk(mu_);
+    pending_.store(false, std::memory_order_relaxed);
     return std::exchange(items_, {});
   }
   void close() {
@@ -69,6 +76,8 @@ class outbox {
 
  private:
   int fd_;
+  std::atomic<bool> pending_{false};
+  std::atomic<bool> sleeping_{true};
   mutable std::mutex mu_;
   bool closed_ = false;
   std::deque<item> items_;
@@ -172,14 +181,18 @@ void server::impl::run(std::promise<std::string> bound) {
   zmq_pollitem_t items[] = {{router.handle(), 0, ZMQ_POLLIN, 0}, {nullptr, out->fd(), ZMQ_POLLIN, 0}};
   std::vector<zmq::message_t> frames;
   for (;;) {
+    out->set_sleeping(true);
     try {
-      zmq::poll(items, 2, std::chrono::milliseconds(-1));
+      // Replies queued while we were awake were not signalled: then only collect events.
+      zmq::poll(items, 2, std::chrono::milliseconds(out->pending() ? 0 : -1));
     } catch (const zmq::error_t& e) {
+      out->set_sleeping(false);
       if (e.num() == EINTR) continue;
       log->error("msg server {}: poll failed: {}", endpoint, e.what());
       break;
     }
-    if (items[1].revents & ZMQ_POLLIN) {
+    out->set_sleeping(false);
+    if ((items[1].revents & ZMQ_POLLIN) || out->pending()) {
       for (auto& it : out->take()) {
         if (!it.event) {
           send_reply(router, it);
