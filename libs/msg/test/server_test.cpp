@@ -11,6 +11,7 @@
 #include <zmq.hpp>
 
 #include "canopy/msg/client.hpp"
+#include "canopy/msg/subscriber.hpp"
 #include "canopy/testing/wait.hpp"
 
 namespace canopy::msg {
@@ -239,6 +240,43 @@ TEST_F(Server, EventsReachSubscribersByTopicPrefix) {
   auto h = msgpack::unpack(static_cast<const char*>(body.data()), body.size());
   EXPECT_EQ(wire::find(h.get(), "ts_ms")->via.i64 + 0, 2);
   EXPECT_EQ(wire::find(h.get(), "key")->as<std::string>(), "k");
+}
+
+TEST_F(Server, TheSubscriberFiltersByPrefixAndSkipsMalformedEvents) {
+  auto sub = subscriber::connect(srv->events_endpoint(), {"cache.", "registry.registered"});
+  ASSERT_TRUE(sub);
+  std::optional<event> got;
+  // A subscription takes a moment to reach the PUB: publish until one arrives.
+  ASSERT_TRUE(testing::wait_until([&] {
+    msgpack::sbuffer filtered;
+    wire::encode_event(filtered, 1, 0, [](wire::packer&) {});
+    srv->publish("session_manager.opened", std::move(filtered));
+    msgpack::sbuffer ev;
+    wire::encode_event(ev, 5, 1, [](wire::packer& p) {
+      p.pack("removed");
+      p.pack(3u);
+    });
+    srv->publish("cache.cleared", std::move(ev));
+    got = (*sub)->receive(std::chrono::milliseconds(20));
+    return got.has_value();
+  }));
+  EXPECT_EQ(got->topic, "cache.cleared");
+  EXPECT_EQ(wire::find(*got->body, "removed")->via.u64, 3u);
+  EXPECT_EQ(wire::find(*got->body, "ts_ms")->via.i64 + 0, 5);
+  // A body that is not a map is skipped and counted; the next good event still arrives.
+  msgpack::sbuffer bad;
+  wire::packer(bad).pack("not a map");
+  srv->publish("cache.bad", std::move(bad));
+  msgpack::sbuffer good;
+  wire::encode_event(good, 6, 0, [](wire::packer&) {});
+  srv->publish("registry.registered", std::move(good));
+  std::optional<event> next;
+  do {  // more cache.cleared may still be on the way from the loop above
+    next = (*sub)->receive(10s);
+    ASSERT_TRUE(next);
+  } while (next->topic == "cache.cleared");
+  EXPECT_EQ(next->topic, "registry.registered");
+  EXPECT_EQ((*sub)->malformed(), 1u);
 }
 
 }  // namespace
