@@ -1,5 +1,7 @@
 #include "canopy/msg/client.hpp"
 
+#include <algorithm>
+
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
@@ -9,6 +11,16 @@ struct client::impl {
   zmq::context_t ctx{1};
   zmq::socket_t socket{ctx, zmq::socket_type::dealer};
   client_options options;
+  std::string endpoint;
+
+  void open() {
+    socket = zmq::socket_t(ctx, zmq::socket_type::dealer);
+    socket.set(zmq::sockopt::linger, static_cast<int>(options.linger.count()));
+    socket.set(zmq::sockopt::sndhwm, options.send_hwm);
+    socket.set(zmq::sockopt::rcvhwm, options.receive_hwm);
+    socket.set(zmq::sockopt::immediate, 1);  // queue only to completed connections
+    socket.connect(endpoint);
+  }
 };
 
 client::client(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
@@ -17,21 +29,34 @@ client::~client() = default;
 canopy::result<std::unique_ptr<client>> client::connect(const std::string& endpoint, client_options options) {
   auto p = std::make_unique<impl>();
   p->options = options;
+  p->endpoint = endpoint;
   try {
-    p->socket.set(zmq::sockopt::linger, static_cast<int>(options.linger.count()));
-    p->socket.set(zmq::sockopt::sndhwm, options.send_hwm);
-    p->socket.set(zmq::sockopt::rcvhwm, options.receive_hwm);
-    p->socket.set(zmq::sockopt::immediate, 1);  // queue only to completed connections
-    p->socket.connect(endpoint);
+    p->open();
   } catch (const zmq::error_t& e) {
     return error(errc::invalid_argument, std::string("cannot connect to ") + endpoint + ": " + e.what());
   }
   return std::unique_ptr<client>(new client(std::move(p)));
 }
 
-void client::send_frames(const std::vector<std::string>& frames) {
-  for (std::size_t i = 0; i < frames.size(); ++i)
-    impl_->socket.send(zmq::buffer(frames[i]), i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+bool client::send_frames(const std::vector<std::string>& frames) {
+  // Wait (bounded) until a connection can take the message, then send without blocking.
+  zmq_pollitem_t item{impl_->socket.handle(), 0, ZMQ_POLLOUT, 0};
+  zmq::poll(&item, 1, impl_->options.send_timeout);
+  if (!(item.revents & ZMQ_POLLOUT)) return false;
+  for (std::size_t i = 0; i < frames.size(); ++i) {
+    const auto flags = (i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none) | zmq::send_flags::dontwait;
+    if (!impl_->socket.send(zmq::buffer(frames[i]), flags)) return false;
+  }
+  return true;
+}
+
+void client::send_request(std::uint64_t id, const std::string& bytes) {
+  if (!send_frames({bytes})) unsent_.push_back(id);
+}
+
+void client::reconnect() {
+  impl_->open();
+  set_aside_.clear();  // replies of the old socket's requests will not come
 }
 
 std::optional<reply> decode_reply(std::string frame, const wire::decode_limits& limits) {
@@ -84,6 +109,10 @@ std::optional<reply> client::receive(std::chrono::milliseconds timeout) {
 }
 
 canopy::result<reply> client::await(std::uint64_t id, std::chrono::milliseconds timeout) {
+  if (auto it = std::find(unsent_.begin(), unsent_.end(), id); it != unsent_.end()) {
+    unsent_.erase(it);
+    return error(errc::unavailable, "no connection to " + impl_->endpoint + " took request " + std::to_string(id));
+  }
   for (auto it = set_aside_.begin(); it != set_aside_.end(); ++it)
     if (it->id == id) {
       reply r = std::move(*it);

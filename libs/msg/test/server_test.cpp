@@ -242,6 +242,45 @@ TEST_F(Server, EventsReachSubscribersByTopicPrefix) {
   EXPECT_EQ(wire::find(h.get(), "key")->as<std::string>(), "k");
 }
 
+TEST(Client, WithNoServerACallAnswersUnavailableInsteadOfHanging) {
+  // A free port nobody listens on: bind one, then let it go.
+  std::string endpoint;
+  {
+    auto s = server::start({}, [](incoming) {});
+    ASSERT_TRUE(s);
+    endpoint = (*s)->endpoint();
+  }
+  auto c = client::connect(endpoint, {.send_timeout = std::chrono::milliseconds(100)});
+  ASSERT_TRUE(c);
+  auto r = (*c)->call("echo", std::chrono::milliseconds(100));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.code(), errc::unavailable);
+}
+
+TEST_F(Server, AnIdempotentCallIsRetriedAcrossAServerRestart) {
+  const std::string endpoint = srv->endpoint();
+  auto c = client::connect(endpoint, {.send_timeout = std::chrono::milliseconds(200)});
+  ASSERT_TRUE(c);
+  canopy::result<reply> answer = error(errc::timeout);
+  std::thread caller([&] {
+    answer = (*c)->call_idempotent("hold", 0, [](wire::packer&) {}, std::chrono::milliseconds(200), 100);
+  });
+  // The first server takes the request and never answers it; then it goes away and a new
+  // one on the same endpoint answers "hold" at once.
+  ASSERT_TRUE(testing::wait_until([&] { return service->held() == 1; }));
+  srv.reset();
+  service = std::make_shared<echo_service>();
+  auto again = server::start({.endpoint = endpoint}, [](incoming r) {
+    const std::uint64_t id = r.id();
+    r.reply_ok([&](wire::packer& p) { p.pack(id); });
+  });
+  ASSERT_TRUE(again) << again.error().to_string();
+  caller.join();
+  ASSERT_TRUE(answer) << answer.error().to_string();
+  EXPECT_TRUE(answer->ok);
+  EXPECT_EQ(answer->result->via.u64, *answer->id);
+}
+
 TEST_F(Server, TheSubscriberFiltersByPrefixAndSkipsMalformedEvents) {
   auto sub = subscriber::connect(srv->events_endpoint(), {"cache.", "registry.registered"});
   ASSERT_TRUE(sub);

@@ -33,6 +33,7 @@ enum class errc : unsigned char {
   running = 15,            // the child is running (restart_child, delete_child)
   restarting = 16,         // the child is waiting for a restart retry
   max_children = 17,       // a dynamic supervisor is full
+  unavailable = 18,        // a remote peer cannot be reached (no connection took the request)
 };
 
 [[nodiscard]] std::string_view to_string(errc code) noexcept;

@@ -7,8 +7,13 @@
 //   auto r = (*c)->call("get", 1, [](canopy::wire::packer& p) { p.pack("key"); p.pack("k"); });
 //   if (r && r->ok) use(*r->result);
 //
-// Still to come (issue 5): reconnect with retry of idempotent requests (Lazy Pirate), a
-// non-blocking API for processes, CURVE.
+// A send never blocks past `send_timeout`: with no connection (the app is down; the socket
+// sets ZMQ_IMMEDIATE) the request is not queued and waiting for it answers
+// errc::unavailable. call_idempotent retries Lazy-Pirate style: after a timeout it drops the
+// socket, connects a new one and sends the same request again, a bounded number of times —
+// only for requests that are safe to repeat; other requests in flight on this client are
+// lost with the old socket.
+// Still to come (issue 5): a non-blocking API for processes, CURVE.
 
 #include <chrono>
 #include <cstdint>
@@ -26,6 +31,7 @@ namespace canopy::msg {
 
 struct client_options {
   std::chrono::milliseconds linger{0};
+  std::chrono::milliseconds send_timeout{1000};  // waiting for a connection to send on
   int send_hwm = 10000;
   int receive_hwm = 10000;
   wire::decode_limits limits;  // for replies
@@ -52,25 +58,15 @@ class client {
   template <class F>
   std::uint64_t send(std::string_view op, std::uint32_t arg_pairs, F&& write_args) {
     const std::uint64_t id = next_id_++;
-    msgpack::sbuffer buf;
-    wire::packer p(buf);
-    p.pack_map(3);
-    p.pack("id");
-    p.pack(id);
-    p.pack("op");
-    p.pack_str(static_cast<std::uint32_t>(op.size()));
-    p.pack_str_body(op.data(), static_cast<std::uint32_t>(op.size()));
-    p.pack("args");
-    p.pack_map(arg_pairs);
-    write_args(p);
-    send_frames({std::string(buf.data(), buf.size())});
+    send_request(id, encode(id, op, arg_pairs, std::forward<F>(write_args)));
     return id;
   }
   std::uint64_t send(std::string_view op) {
     return send(op, 0, [](wire::packer&) {});
   }
-  // Raw frames (tests of bad input): sent as one multipart message.
-  void send_frames(const std::vector<std::string>& frames);
+  // Raw frames (tests of bad input): sent as one multipart message. False if no
+  // connection took them within send_timeout.
+  bool send_frames(const std::vector<std::string>& frames);
 
   // The next reply, whatever its id (replies set aside by call() first).
   std::optional<reply> receive(std::chrono::milliseconds timeout);
@@ -85,13 +81,48 @@ class client {
   }
   canopy::result<reply> await(std::uint64_t id, std::chrono::milliseconds timeout);
 
+  // Up to `attempts` tries of `per_attempt` each, reconnecting between them (see above).
+  template <class F>
+  canopy::result<reply> call_idempotent(std::string_view op, std::uint32_t arg_pairs, F&& write_args,
+                                        std::chrono::milliseconds per_attempt, unsigned attempts) {
+    const std::uint64_t id = next_id_++;
+    const std::string bytes = encode(id, op, arg_pairs, std::forward<F>(write_args));
+    canopy::result<reply> last = error(errc::timeout, "no attempt made");
+    for (unsigned attempt = 0; attempt < attempts; ++attempt) {
+      if (attempt > 0) reconnect();
+      send_request(id, bytes);
+      last = await(id, per_attempt);
+      if (last || (last.code() != errc::timeout && last.code() != errc::unavailable)) return last;
+    }
+    return last;
+  }
+  // Drops the socket (and whatever was in flight on it) and connects a new one.
+  void reconnect();
+
  private:
+  template <class F>
+  static std::string encode(std::uint64_t id, std::string_view op, std::uint32_t arg_pairs, F&& write_args) {
+    msgpack::sbuffer buf;
+    wire::packer p(buf);
+    p.pack_map(3);
+    p.pack("id");
+    p.pack(id);
+    p.pack("op");
+    p.pack_str(static_cast<std::uint32_t>(op.size()));
+    p.pack_str_body(op.data(), static_cast<std::uint32_t>(op.size()));
+    p.pack("args");
+    p.pack_map(arg_pairs);
+    write_args(p);
+    return std::string(buf.data(), buf.size());
+  }
+  void send_request(std::uint64_t id, const std::string& bytes);
   struct impl;
   explicit client(std::unique_ptr<impl> p);
   std::optional<reply> receive_socket(std::chrono::milliseconds timeout);
   std::unique_ptr<impl> impl_;
   std::uint64_t next_id_ = 1;
   std::deque<reply> set_aside_;
+  std::vector<std::uint64_t> unsent_;  // ids whose request found no connection
 };
 
 // Decodes a reply frame (for clients built on other sockets: REQ, tests).
