@@ -3,7 +3,8 @@
 #include <algorithm>
 
 #include <zmq.hpp>
-#include <zmq_addon.hpp>
+
+#include "receive.hpp"
 
 namespace canopy::msg {
 
@@ -82,21 +83,11 @@ std::optional<reply> decode_reply(std::string frame, const wire::decode_limits& 
 }
 
 std::optional<reply> client::receive_socket(std::chrono::milliseconds timeout) {
-  zmq_pollitem_t item{impl_->socket.handle(), 0, ZMQ_POLLIN, 0};
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() < 0) return std::nullopt;
-    zmq::poll(&item, 1, left);
-    if (!(item.revents & ZMQ_POLLIN)) continue;
-    std::vector<zmq::message_t> frames;
-    if (!zmq::recv_multipart(impl_->socket, std::back_inserter(frames), zmq::recv_flags::dontwait)) continue;
-    if (frames.empty()) continue;
-    const zmq::message_t& last = frames.back();
-    // The keeper of the reply frame's bytes is the reply's handle (see decode_reply).
-    if (auto r = decode_reply(std::string(static_cast<const char*>(last.data()), last.size()), impl_->options.limits))
-      return r;
+  while (auto frames = detail::receive_until(impl_->socket, deadline)) {
+    if (auto r = decode_reply(frames->back().to_string(), impl_->options.limits)) return r;  // else: skipped
   }
+  return std::nullopt;
 }
 
 std::optional<reply> client::receive(std::chrono::milliseconds timeout) {

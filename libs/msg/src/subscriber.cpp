@@ -1,7 +1,8 @@
 #include "canopy/msg/subscriber.hpp"
 
 #include <zmq.hpp>
-#include <zmq_addon.hpp>
+
+#include "receive.hpp"
 
 namespace canopy::msg {
 
@@ -35,15 +36,9 @@ void subscriber::subscribe(const std::string& prefix) { impl_->socket.set(zmq::s
 void subscriber::unsubscribe(const std::string& prefix) { impl_->socket.set(zmq::sockopt::unsubscribe, prefix); }
 
 std::optional<event> subscriber::receive(std::chrono::milliseconds timeout) {
-  zmq_pollitem_t item{impl_->socket.handle(), 0, ZMQ_POLLIN, 0};
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() < 0) return std::nullopt;
-    zmq::poll(&item, 1, left);
-    if (!(item.revents & ZMQ_POLLIN)) continue;
-    std::vector<zmq::message_t> frames;
-    if (!zmq::recv_multipart(impl_->socket, std::back_inserter(frames), zmq::recv_flags::dontwait)) continue;
+  while (auto received = detail::receive_until(impl_->socket, deadline)) {
+    std::vector<zmq::message_t>& frames = *received;
     if (frames.size() != 2) {
       ++malformed_;
       continue;
@@ -64,6 +59,7 @@ std::optional<event> subscriber::receive(std::chrono::milliseconds timeout) {
     ev.handle = std::move(handle);
     return ev;
   }
+  return std::nullopt;
 }
 
 }  // namespace canopy::msg
