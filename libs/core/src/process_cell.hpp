@@ -42,9 +42,7 @@ enum class run_result : std::uint8_t {
 
 // State of a process that waits for a call's reply, a task or a down message; allocated on
 // its first wait (from the node pool) and kept.
-struct park_state {
-  static void* operator new(std::size_t bytes) { return pool_allocate(bytes); }
-  static void operator delete(void* p, std::size_t bytes) noexcept { pool_deallocate(p, bytes); }
+struct park_state : pool_allocated {
   std::uint64_t await_ref = 0;  // what we are parked on; 0: not parked
   cell_ref await_callee;
   std::coroutine_handle<> await_handle;  // resumed with the answer
@@ -59,9 +57,7 @@ struct park_state {
 // Rarely needed state, allocated on first use so an idle process stays small. Every linked
 // or monitored process has one (a supervised child, a task), so it holds only the tables;
 // waiting lives in park_state.
-struct process_ext {
-  static void* operator new(std::size_t bytes) { return pool_allocate(bytes); }
-  static void operator delete(void* p, std::size_t bytes) noexcept { pool_deallocate(p, bytes); }
+struct process_ext : pool_allocated {
   process_ext() = default;
   process_ext(const process_ext&) = delete;
   process_ext& operator=(const process_ext&) = delete;

@@ -230,10 +230,8 @@ class registry {
   // The keys one process holds in this registry, removed when it exits: an exit hook the
   // process owns (only it reads or changes it). Most processes hold one key, kept inline;
   // the hook comes from the node pool.
-  class process_keys final : public detail::exit_hook {
+  class process_keys final : public detail::exit_hook, public detail::pool_allocated {
    public:
-    static void* operator new(std::size_t bytes) { return detail::pool_allocate(bytes); }
-    static void operator delete(void* p, std::size_t bytes) noexcept { detail::pool_deallocate(p, bytes); }
 
     process_keys(std::shared_ptr<state> s, pid who) : state_(std::move(s)), who_(std::move(who)) {}
     [[nodiscard]] const void* tag() const noexcept override { return state_.get(); }

@@ -33,6 +33,21 @@ void pool_deallocate(void* p, std::size_t size) noexcept;
 void* table_allocate(std::size_t bytes);
 void table_deallocate(void* p, std::size_t bytes) noexcept;
 
+// A base that makes `new T` / `delete` of a small class use the pool (larger ones, which
+// the pool does not hold, fall back to operator new).
+struct pool_allocated {
+  static void* operator new(std::size_t bytes) {
+    return bytes <= node_pool_max ? pool_allocate(bytes) : ::operator new(bytes);
+  }
+  static void operator delete(void* p, std::size_t bytes) noexcept {
+    if (bytes <= node_pool_max) {
+      pool_deallocate(p, bytes);
+    } else {
+      ::operator delete(p);
+    }
+  }
+};
+
 template <std::size_t Size, std::size_t Align>
 void* node_allocate() {
   if constexpr (Size <= node_pool_max && Align <= alignof(std::max_align_t)) {
