@@ -244,6 +244,15 @@ void runtime::shutdown() { core_->shutdown(); }
 
 void runtime::send_node(const pid& to, detail::message_node* node) { detail::send_to(to, node); }
 
+void runtime::reply_node(const reply_address& to, detail::message_node* node) {
+  if (!to) {
+    detail::destroy_node(node);
+    return;
+  }
+  node->ref = to.ref();
+  if (to.target()->enqueue(node) == detail::enqueue_result::closed) detail::destroy_node(node);
+}
+
 timer_ref runtime::send_after_node(duration delay, const pid& to, detail::message_node* node) {
   return detail::send_after_to(*core_, delay, to, node);
 }

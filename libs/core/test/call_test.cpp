@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <future>
+#include <thread>
 #include <stdexcept>
 
 #include "canopy/testing/log_capture.hpp"
@@ -216,6 +218,49 @@ TEST(CallThreads, Line30_ThreadCallerSeesNoprocAndExitReasons) {
   auto again = rt.call<int>(s, get{});
   ASSERT_FALSE(again);
   EXPECT_EQ(again.code(), errc::noproc);
+}
+
+// Hands every call's reply_address to a thread outside the runtime, as an I/O thread
+// answering for a gateway process would.
+class hand_off final : public process {
+ public:
+  explicit hand_off(std::shared_ptr<std::promise<reply_address>> out) : out_(std::move(out)) {}
+
+ protected:
+  void receive(message& m) override {
+    if (m.is_call()) out_->set_value(m.reply_to());
+  }
+
+ private:
+  std::shared_ptr<std::promise<reply_address>> out_;
+};
+
+TEST(CallThreads, AThreadOutsideTheRuntimeAnswersAParkedProcessesCall) {
+  runtime rt({.threads = 2});
+  auto handed = std::make_shared<std::promise<reply_address>>();
+  auto address = handed->get_future();
+  pid s = rt.spawn<hand_off>(handed);
+  auto rec = std::make_shared<recorder>();
+  pid caller = spawn_caller<get>(rt, s, rec, 20s);
+  std::thread io([&] { rt.reply(address.get(), 99); });
+  io.join();
+  ASSERT_TRUE(rec->wait_for(1));
+  EXPECT_EQ(rec->lines(), std::vector<std::string>{"ok 99"});
+  EXPECT_TRUE(rt.is_alive(caller));
+  EXPECT_TRUE(rt.is_alive(s));
+}
+
+TEST(CallThreads, AReplyFromOutsideToAGoneCallerIsDropped) {
+  runtime rt({.threads = 2});
+  auto handed = std::make_shared<std::promise<reply_address>>();
+  auto address = handed->get_future();
+  pid s = rt.spawn<hand_off>(handed);
+  auto r = rt.call<int>(s, get{}, 10ms);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.code(), errc::timeout);
+  rt.reply(address.get(), 5);  // the caller gave up: dropped, nothing breaks
+  rt.reply(reply_address(), 5);  // an empty address: a no-op
+  EXPECT_TRUE(rt.is_alive(s));
 }
 
 TEST(CallThreads, ThreadCallTimesOut) {

@@ -115,6 +115,13 @@ class runtime {
         timeout));
   }
 
+  // Answers a call from outside any process: a thread that was handed the reply_address
+  // (an I/O thread answering for a gateway process). A no-op if the caller is gone.
+  template <class T>
+  void reply(const reply_address& to, T&& value) {
+    reply_node(to, detail::make_node<std::decay_t<T>>(detail::node_kind::reply, std::forward<T>(value)));
+  }
+
   // Sends an exit signal from outside any process (exit_message::from is null).
   void exit(const pid& to, exit_reason reason);
   // Starts watching `p`; wait() on the result for its exit reason.
@@ -156,6 +163,7 @@ class runtime {
 
  private:
   void send_node(const pid& to, detail::message_node* node);
+  void reply_node(const reply_address& to, detail::message_node* node);
   timer_ref send_after_node(duration delay, const pid& to, detail::message_node* node);
   detail::call_outcome call_node(const pid& to, detail::message_node* request, duration timeout);
 
