@@ -4,6 +4,7 @@
 
 #include <zmq.hpp>
 
+#include "curve_socket.hpp"
 #include "receive.hpp"
 
 namespace canopy::msg {
@@ -20,6 +21,7 @@ struct client::impl {
     socket.set(zmq::sockopt::sndhwm, options.send_hwm);
     socket.set(zmq::sockopt::rcvhwm, options.receive_hwm);
     socket.set(zmq::sockopt::immediate, 1);  // queue only to completed connections
+    detail::apply_client_curve(socket, options.curve);
     socket.connect(endpoint);
   }
 };
@@ -28,6 +30,7 @@ client::client(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 client::~client() = default;
 
 canopy::result<std::unique_ptr<client>> client::connect(const std::string& endpoint, client_options options) {
+  if (auto ok = check(options.curve); !ok) return ok.error();
   auto p = std::make_unique<impl>();
   p->options = options;
   p->endpoint = endpoint;

@@ -2,85 +2,31 @@
 
 #include <spdlog/logger.h>
 #include <spdlog/spdlog.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <deque>
+#include <algorithm>
+#include <array>
 #include <future>
-#include <mutex>
 #include <thread>
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
+
+#include "curve_socket.hpp"
+#include "handoff.hpp"
 
 namespace canopy::msg {
 
 namespace detail {
 
-// What other threads hand the I/O thread: replies and events, and a wake-up (eventfd,
-// polled beside the ROUTER).
-class outbox {
+struct outbox_item {
+  bool event = false;
+  std::vector<std::string> head;  // a reply's envelope, or the event's topic
+  msgpack::sbuffer payload;
+};
+
+// What other threads hand the I/O thread: replies and events.
+class outbox : public handoff<outbox_item> {
  public:
-  struct item {
-    bool event = false;
-    std::vector<std::string> head;  // a reply's envelope, or the event's topic
-    msgpack::sbuffer payload;
-  };
-
-  outbox() : fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
-    if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
-  }
-  ~outbox() { ::close(fd_); }
-  outbox(const outbox&) = delete;
-  outbox& operator=(const outbox&) = delete;
-
-  void push(item it) {
-    {
-      std::lock_guard lk(mu_);
-      if (closed_) return;
-      items_.push_back(std::move(it));
-      pending_.store(true, std::memory_order_seq_cst);
-    }
-    // The eventfd (a system call) only when the I/O thread is asleep in zmq_poll; awake, it
-    // looks at `pending_` before it sleeps again. (seq_cst on both sides: either it sees
-    // the item, or we see it asleep.)
-    if (sleeping_.load(std::memory_order_seq_cst)) wake();
-  }
-  [[nodiscard]] bool pending() const noexcept { return pending_.load(std::memory_order_seq_cst); }
-  void set_sleeping(bool s) noexcept { sleeping_.store(s, std::memory_order_seq_cst); }
-  void wake() noexcept {
-    const std::uint64_t one = 1;
-    [[maybe_unused]] const auto n = ::write(fd_, &one, sizeof one);  // only fails if the counter would overflow
-  }
-  std::deque<item> take() {
-    std::uint64_t count = 0;
-    [[maybe_unused]] const auto n = ::read(fd_, &count, sizeof count);
-    std::lock_guard lk(mu_);
-    pending_.store(false, std::memory_order_relaxed);
-    return std::exchange(items_, {});
-  }
-  void close() {
-    {
-      std::lock_guard lk(mu_);
-      closed_ = true;
-    }
-    wake();
-  }
-  [[nodiscard]] bool closed() const {
-    std::lock_guard lk(mu_);
-    return closed_;
-  }
-  [[nodiscard]] int fd() const noexcept { return fd_; }
-
-  std::atomic<std::uint64_t> received{0}, handled{0}, refused{0}, replied{0}, in_flight{0}, events{0};
-
- private:
-  int fd_;
-  std::atomic<bool> pending_{false};
-  std::atomic<bool> sleeping_{true};
-  mutable std::mutex mu_;
-  bool closed_ = false;
-  std::deque<item> items_;
+  using item = outbox_item;
+  std::atomic<std::uint64_t> received{0}, handled{0}, refused{0}, replied{0}, in_flight{0}, events{0}, unauthorized{0};
 };
 
 }  // namespace detail
@@ -114,7 +60,7 @@ void incoming::send(msgpack::sbuffer reply) {
   std::shared_ptr<detail::outbox> out = std::move(out_);
   if (!out) return;  // answered already: a second reply is dropped
   out->in_flight.fetch_sub(1, std::memory_order_relaxed);
-  out->push({false, std::move(envelope_), std::move(reply)});
+  out->push({false, std::move(envelope_), std::move(reply)});  // dropped after stop
 }
 
 // ---- server -----------------------------------------------------------------------------------
@@ -134,6 +80,7 @@ struct server::impl {
   void refuse(zmq::socket_t& router, std::vector<std::string> envelope, std::optional<std::uint64_t> id,
               wire::error_code code, const std::string& why);
   void send_reply(zmq::socket_t& router, detail::outbox::item& it);
+  void authenticate(zmq::socket_t& zap);
 };
 
 namespace {
@@ -156,8 +103,11 @@ void server::impl::run(std::promise<std::string> bound) {
   zmq::context_t ctx(1);
   zmq::socket_t router(ctx, zmq::socket_type::router);
   zmq::socket_t pub(ctx, zmq::socket_type::pub);
+  zmq::socket_t zap(ctx, zmq::socket_type::rep);
   try {
+    if (options.curve.enabled()) zap.bind(detail::zap_endpoint);  // before any handshake can start
     configure(router, options);
+    detail::apply_server_curve(router, options.curve);
     // A hard guard well above the protocol's limit: frames past it cost the peer its
     // connection; between the two they are answered too_large.
     const std::size_t guard = std::max<std::size_t>(2 * options.limits.max_message_bytes,
@@ -169,6 +119,7 @@ void server::impl::run(std::promise<std::string> bound) {
     if (!options.events_endpoint.empty()) {
       pub.set(zmq::sockopt::linger, static_cast<int>(options.linger.count()));
       pub.set(zmq::sockopt::sndhwm, options.send_hwm);
+      detail::apply_server_curve(pub, options.curve);
       pub.bind(options.events_endpoint);
       events_endpoint = pub.get(zmq::sockopt::last_endpoint);
     }
@@ -178,13 +129,16 @@ void server::impl::run(std::promise<std::string> bound) {
   }
   bound.set_value({});
 
-  zmq_pollitem_t items[] = {{router.handle(), 0, ZMQ_POLLIN, 0}, {nullptr, out->fd(), ZMQ_POLLIN, 0}};
+  zmq_pollitem_t items[] = {{router.handle(), 0, ZMQ_POLLIN, 0},
+                            {nullptr, out->fd(), ZMQ_POLLIN, 0},
+                            {zap.handle(), 0, ZMQ_POLLIN, 0}};
+  const int polled = options.curve.enabled() ? 3 : 2;
   std::vector<zmq::message_t> frames;
   for (;;) {
     out->set_sleeping(true);
     try {
       // Replies queued while we were awake were not signalled: then only collect events.
-      zmq::poll(items, 2, std::chrono::milliseconds(out->pending() ? 0 : -1));
+      zmq::poll(items, polled, std::chrono::milliseconds(out->pending() ? 0 : -1));
     } catch (const zmq::error_t& e) {
       out->set_sleeping(false);
       if (e.num() == EINTR) continue;
@@ -204,6 +158,7 @@ void server::impl::run(std::promise<std::string> bound) {
       }
       if (out->closed()) break;
     }
+    if (polled == 3 && (items[2].revents & ZMQ_POLLIN)) authenticate(zap);
     if (items[0].revents & ZMQ_POLLIN) {
       // A bounded batch, so replies waiting in the outbox are not starved by a flood.
       for (int i = 0; i < 256; ++i) {
@@ -223,6 +178,46 @@ void server::impl::run(std::promise<std::string> bound) {
   // Replies queued before stop still go out (the sockets linger).
   for (auto& it : out->take())
     if (!it.event) send_reply(router, it);
+}
+
+// One ZAP request (RFC 27): [version, request id, domain, address, identity, mechanism,
+// credentials...]; for CURVE the one credential is the client's 32-byte public key. Anything
+// else — another mechanism, a key not on the allow-list, a malformed request — is refused.
+void server::impl::authenticate(zmq::socket_t& zap) {
+  std::vector<zmq::message_t> request;
+  try {
+    if (!zmq::recv_multipart(zap, std::back_inserter(request), zmq::recv_flags::dontwait)) return;
+  } catch (const zmq::error_t& e) {
+    log->error("msg server {}: ZAP receive failed: {}", endpoint, e.what());
+    return;
+  }
+  const auto frame = [&](std::size_t i) { return i < request.size() ? to_string(request[i]) : std::string(); };
+  bool allowed = false;
+  std::string client_key;
+  if (request.size() >= 7 && frame(0) == "1.0" && frame(5) == "CURVE" && request[6].size() == 32) {
+    char z85[41];
+    if (zmq_z85_encode(z85, static_cast<const std::uint8_t*>(request[6].data()), 32) != nullptr) {
+      client_key = z85;
+      allowed = std::find(options.curve.allowed_clients.begin(), options.curve.allowed_clients.end(), client_key) !=
+                options.curve.allowed_clients.end();
+    }
+  }
+  if (!allowed) {
+    out->unauthorized.fetch_add(1, std::memory_order_relaxed);
+    log->info("msg server {}: refused a {} handshake from {} (key {})", endpoint, frame(5), frame(3),
+              client_key.empty() ? "none" : client_key);
+  }
+  const std::string request_id = frame(1);
+  const std::string status = allowed ? "200" : "400";
+  const std::string text = allowed ? "OK" : "not on the allow-list";
+  const std::array<zmq::const_buffer, 6> reply{zmq::buffer(std::string_view("1.0")), zmq::buffer(request_id),
+                                               zmq::buffer(status), zmq::buffer(text),
+                                               zmq::buffer(client_key), zmq::const_buffer()};
+  try {
+    zmq::send_multipart(zap, reply);
+  } catch (const zmq::error_t& e) {
+    log->error("msg server {}: ZAP reply failed: {}", endpoint, e.what());
+  }
 }
 
 void server::impl::serve(zmq::socket_t& router, std::vector<zmq::message_t>& frames) {
@@ -300,6 +295,7 @@ server::server(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 
 canopy::result<std::unique_ptr<server>> server::start(server_options options, handler on_request) {
   auto p = std::make_unique<impl>();
+  if (auto ok = check(options.curve); !ok) return ok.error();
   p->log = options.logger ? options.logger : spdlog::default_logger();
   p->options = std::move(options);
   p->on_request = std::move(on_request);
@@ -325,7 +321,8 @@ void server::publish(std::string topic, msgpack::sbuffer payload) {
 
 server_stats server::stats() const {
   const detail::outbox& o = *impl_->out;
-  return {o.received.load(), o.handled.load(), o.refused.load(), o.replied.load(), o.in_flight.load(), o.events.load()};
+  return {o.received.load(), o.handled.load(), o.refused.load(), o.replied.load(),
+          o.in_flight.load(), o.events.load(), o.unauthorized.load()};
 }
 
 void server::stop() {

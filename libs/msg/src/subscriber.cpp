@@ -2,6 +2,7 @@
 
 #include <zmq.hpp>
 
+#include "curve_socket.hpp"
 #include "receive.hpp"
 
 namespace canopy::msg {
@@ -17,7 +18,9 @@ subscriber::~subscriber() = default;
 
 canopy::result<std::unique_ptr<subscriber>> subscriber::connect(const std::string& endpoint,
                                                                 const std::vector<std::string>& prefixes,
-                                                                wire::decode_limits limits) {
+                                                                wire::decode_limits limits,
+                                                                const curve_client_keys& curve) {
+  if (auto ok = check(curve); !ok) return ok.error();
   auto p = std::make_unique<impl>();
   p->limits = limits;
   try {
@@ -25,6 +28,7 @@ canopy::result<std::unique_ptr<subscriber>> subscriber::connect(const std::strin
     // Frames past the limit cost the publisher's connection, not our memory.
     p->socket.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(2 * limits.max_message_bytes));
     for (const std::string& prefix : prefixes) p->socket.set(zmq::sockopt::subscribe, prefix);
+    detail::apply_client_curve(p->socket, curve);
     p->socket.connect(endpoint);
   } catch (const zmq::error_t& e) {
     return error(errc::invalid_argument, std::string("cannot subscribe to ") + endpoint + ": " + e.what());

@@ -13,7 +13,7 @@
 // socket, connects a new one and sends the same request again, a bounded number of times —
 // only for requests that are safe to repeat; other requests in flight on this client are
 // lost with the old socket.
-// Still to come (issue 5): a non-blocking API for processes, CURVE.
+// Inside a process use msg::remote (remote.hpp) instead: it never blocks a scheduler thread.
 
 #include <chrono>
 #include <cstdint>
@@ -25,9 +25,27 @@
 #include <vector>
 
 #include "canopy/core/result.hpp"
+#include "canopy/msg/curve.hpp"
 #include "canopy/wire/codec.hpp"
 
 namespace canopy::msg {
+
+// A request's bytes: {id, op, args: a map of `arg_pairs` pairs written by write_args}.
+template <class F>
+std::string encode_request(std::uint64_t id, std::string_view op, std::uint32_t arg_pairs, F&& write_args) {
+  msgpack::sbuffer buf;
+  wire::packer p(buf);
+  p.pack_map(3);
+  p.pack("id");
+  p.pack(id);
+  p.pack("op");
+  p.pack_str(static_cast<std::uint32_t>(op.size()));
+  p.pack_str_body(op.data(), static_cast<std::uint32_t>(op.size()));
+  p.pack("args");
+  p.pack_map(arg_pairs);
+  write_args(p);
+  return std::string(buf.data(), buf.size());
+}
 
 struct client_options {
   std::chrono::milliseconds linger{0};
@@ -35,6 +53,7 @@ struct client_options {
   int send_hwm = 10000;
   int receive_hwm = 10000;
   wire::decode_limits limits;  // for replies
+  curve_client_keys curve;     // CURVE (curve.hpp); off by default
 };
 
 // A decoded reply.
@@ -58,7 +77,7 @@ class client {
   template <class F>
   std::uint64_t send(std::string_view op, std::uint32_t arg_pairs, F&& write_args) {
     const std::uint64_t id = next_id_++;
-    send_request(id, encode(id, op, arg_pairs, std::forward<F>(write_args)));
+    send_request(id, encode_request(id, op, arg_pairs, std::forward<F>(write_args)));
     return id;
   }
   std::uint64_t send(std::string_view op) {
@@ -86,7 +105,7 @@ class client {
   canopy::result<reply> call_idempotent(std::string_view op, std::uint32_t arg_pairs, F&& write_args,
                                         std::chrono::milliseconds per_attempt, unsigned attempts) {
     const std::uint64_t id = next_id_++;
-    const std::string bytes = encode(id, op, arg_pairs, std::forward<F>(write_args));
+    const std::string bytes = encode_request(id, op, arg_pairs, std::forward<F>(write_args));
     canopy::result<reply> last = error(errc::timeout, "no attempt made");
     for (unsigned attempt = 0; attempt < attempts; ++attempt) {
       if (attempt > 0) reconnect();
@@ -100,21 +119,6 @@ class client {
   void reconnect();
 
  private:
-  template <class F>
-  static std::string encode(std::uint64_t id, std::string_view op, std::uint32_t arg_pairs, F&& write_args) {
-    msgpack::sbuffer buf;
-    wire::packer p(buf);
-    p.pack_map(3);
-    p.pack("id");
-    p.pack(id);
-    p.pack("op");
-    p.pack_str(static_cast<std::uint32_t>(op.size()));
-    p.pack_str_body(op.data(), static_cast<std::uint32_t>(op.size()));
-    p.pack("args");
-    p.pack_map(arg_pairs);
-    write_args(p);
-    return std::string(buf.data(), buf.size());
-  }
   void send_request(std::uint64_t id, const std::string& bytes);
   struct impl;
   explicit client(std::unique_ptr<impl> p);

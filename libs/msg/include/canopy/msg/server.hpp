@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "canopy/core/result.hpp"
+#include "canopy/msg/curve.hpp"
 #include "canopy/wire/codec.hpp"
 
 namespace spdlog {
@@ -52,6 +53,7 @@ struct server_options {
   std::chrono::milliseconds linger{200};            // on stop, for replies still queued
   std::chrono::milliseconds heartbeat{5000};        // ZMTP heartbeats; a silent peer is dropped after 3
   std::chrono::milliseconds handshake{5000};
+  curve_server_keys curve;                          // CURVE on ROUTER and PUB (curve.hpp); off by default
   std::shared_ptr<spdlog::logger> logger;           // null: spdlog's default
 };
 
@@ -62,6 +64,7 @@ struct server_stats {
   std::uint64_t replied = 0;       // replies sent
   std::uint64_t in_flight = 0;     // handed over, not yet answered
   std::uint64_t events = 0;        // published
+  std::uint64_t unauthorized = 0;  // CURVE handshakes refused (a key not on the allow-list)
 };
 
 namespace detail {
@@ -108,7 +111,7 @@ class server {
   using handler = std::function<void(incoming)>;
 
   // Binds and starts the I/O thread. errc::invalid_argument with ZeroMQ's reason when an
-  // endpoint cannot be bound (in use, malformed).
+  // endpoint cannot be bound (in use, malformed), or for a malformed CURVE key.
   static canopy::result<std::unique_ptr<server>> start(server_options options, handler on_request);
   ~server();
   server(const server&) = delete;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "canopy/core/result.hpp"
+#include "canopy/msg/curve.hpp"
 #include "canopy/wire/codec.hpp"
 
 namespace canopy::msg {
@@ -30,7 +31,8 @@ class subscriber {
  public:
   static canopy::result<std::unique_ptr<subscriber>> connect(const std::string& endpoint,
                                                              const std::vector<std::string>& prefixes,
-                                                             wire::decode_limits limits = {});
+                                                             wire::decode_limits limits = {},
+                                                             const curve_client_keys& curve = {});
   ~subscriber();
   subscriber(const subscriber&) = delete;
   subscriber& operator=(const subscriber&) = delete;

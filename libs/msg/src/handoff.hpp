@@ -1,0 +1,78 @@
+#pragma once
+// Internal: how other threads hand work to an I/O thread that sleeps in zmq_poll — a
+// locked queue plus an eventfd polled beside the sockets. The eventfd (a system call) is
+// written only while the I/O thread sleeps; awake, it looks at pending() before it sleeps
+// again (seq_cst on both sides: either it sees the item, or the pusher sees it asleep).
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <system_error>
+#include <utility>
+
+namespace canopy::msg::detail {
+
+template <class Item>
+class handoff {
+ public:
+  handoff() : fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+    if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+  }
+  ~handoff() { ::close(fd_); }
+  handoff(const handoff&) = delete;
+  handoff& operator=(const handoff&) = delete;
+
+  // False (and `item` untouched) once closed.
+  bool push(Item&& item) {
+    {
+      std::lock_guard lk(mu_);
+      if (closed_) return false;
+      items_.push_back(std::move(item));
+      pending_.store(true, std::memory_order_seq_cst);
+    }
+    if (sleeping_.load(std::memory_order_seq_cst)) wake();
+    return true;
+  }
+  [[nodiscard]] bool pending() const noexcept { return pending_.load(std::memory_order_seq_cst); }
+  // The I/O thread, around its poll.
+  void set_sleeping(bool s) noexcept { sleeping_.store(s, std::memory_order_seq_cst); }
+  std::deque<Item> take() {
+    std::uint64_t count = 0;
+    [[maybe_unused]] const auto n = ::read(fd_, &count, sizeof count);
+    std::lock_guard lk(mu_);
+    pending_.store(false, std::memory_order_relaxed);
+    return std::exchange(items_, {});
+  }
+  void close() {
+    {
+      std::lock_guard lk(mu_);
+      closed_ = true;
+    }
+    wake();
+  }
+  [[nodiscard]] bool closed() const {
+    std::lock_guard lk(mu_);
+    return closed_;
+  }
+  [[nodiscard]] int fd() const noexcept { return fd_; }
+
+ private:
+  void wake() noexcept {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const auto n = ::write(fd_, &one, sizeof one);  // only fails if the counter would overflow
+  }
+
+  int fd_;
+  std::atomic<bool> pending_{false};
+  std::atomic<bool> sleeping_{true};
+  mutable std::mutex mu_;
+  bool closed_ = false;
+  std::deque<Item> items_;
+};
+
+}  // namespace canopy::msg::detail
