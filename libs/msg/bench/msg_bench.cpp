@@ -2,7 +2,7 @@
 // a process -> reply) against a raw ZeroMQ ROUTER echoing the same bytes, in one run.
 // Prints canopy.msg.<figure> and canopy.msg.raw.<figure>: round trips/s, p50 / p99 (us).
 //
-//   canopy_msg_bench [--scale F]
+//   canopy_msg_bench [--scale F] [--only SHAPE] [--side canopy|raw] [--threads N]
 
 #include <spdlog/logger.h>
 #include <spdlog/sinks/null_sink.h>
@@ -169,15 +169,24 @@ void report(const std::string& prefix, const std::string& name, const run_result
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::string only, side;
+  unsigned threads = 0;  // scheduler threads; 0: one per core
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--scale") == 0 && i + 1 < argc) {
       scale = std::atof(argv[++i]);
+    } else if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+      only = argv[++i];
+    } else if (std::strcmp(argv[i], "--side") == 0 && i + 1 < argc) {
+      side = argv[++i];
+    } else if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+      threads = static_cast<unsigned>(std::atoi(argv[++i]));
     } else {
-      std::fprintf(stderr, "usage: %s [--scale F]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--scale F] [--only SHAPE] [--side canopy|raw] [--threads N]\n", argv[0]);
       return 2;
     }
   }
   canopy::runtime_config config;
+  if (threads > 0) config.threads = threads;
   config.logger = std::make_shared<spdlog::logger>("bench", std::make_shared<spdlog::sinks::null_sink_mt>());
   canopy::runtime rt(config);
   canopy::pid handler = rt.spawn<pong_process>();
@@ -199,9 +208,10 @@ int main(int argc, char** argv) {
       {"pipeline256", 1, 256, scaled(500000)},
   };
   for (const shape& s : shapes) {
+    if (!only.empty() && only != s.name) continue;
     // Side by side, alternating, so both see the same machine.
-    report("", s.name, drive((*srv)->endpoint(), s.sockets, s.depth, s.total));
-    report("raw.", s.name, drive(raw.endpoint(), s.sockets, s.depth, s.total));
+    if (side != "raw") report("", s.name, drive((*srv)->endpoint(), s.sockets, s.depth, s.total));
+    if (side != "canopy") report("raw.", s.name, drive(raw.endpoint(), s.sockets, s.depth, s.total));
   }
   std::fprintf(stderr, "# msg: ping through DEALER -> msg::server -> a process -> reply, and a raw ROUTER echo of the same bytes; TCP loopback; one client thread\n");
   return 0;

@@ -51,7 +51,7 @@ incoming::~incoming() {
 }
 
 void incoming::reply_error(wire::error_code code, std::string_view message) {
-  msgpack::sbuffer buf;
+  msgpack::sbuffer buf(256);
   wire::encode_error(buf, request_.id, code, message);
   send(std::move(buf));
 }

@@ -1,6 +1,8 @@
 #include "canopy/wire/codec.hpp"
 
+#include <algorithm>
 #include <array>
+#include <memory>
 #include <string>
 
 namespace canopy::wire {
@@ -138,7 +140,13 @@ decoded decode_request(std::shared_ptr<const std::string> frame, const decode_li
     bool referenced = false;
     const msgpack::unpack_limit bounds(limits.max_array, limits.max_map, limits.max_str, limits.max_bin,
                                        limits.max_ext, limits.max_depth);
-    handle = msgpack::unpack(bytes.data(), bytes.size(), off, referenced, reference_everything, nullptr, bounds);
+    // msgpack-cxx's default zone starts with an 8 KiB chunk: a malloc that dwarfs a typical
+    // request. Every object in the input takes at least one byte and unpacks into at most
+    // 32 (a map pair), strings are referenced, not copied: size the first chunk to that.
+    auto zone = std::make_unique<msgpack::zone>(std::min<std::size_t>(MSGPACK_ZONE_CHUNK_SIZE, 32 * bytes.size() + 64));
+    const msgpack::object root =
+        msgpack::unpack(*zone, bytes.data(), bytes.size(), off, referenced, reference_everything, nullptr, bounds);
+    handle = msgpack::object_handle(root, std::move(zone));
   } catch (const std::exception& e) {  // the first pass should have caught it; never let it out
     return decoded(decode_failure{error_code::bad_request, std::string("undecodable payload: ") + e.what(), std::nullopt});
   }

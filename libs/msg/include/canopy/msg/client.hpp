@@ -33,7 +33,7 @@ namespace canopy::msg {
 // A request's bytes: {id, op, args: a map of `arg_pairs` pairs written by write_args}.
 template <class F>
 std::string encode_request(std::uint64_t id, std::string_view op, std::uint32_t arg_pairs, F&& write_args) {
-  msgpack::sbuffer buf;
+  msgpack::sbuffer buf(256);  // not msgpack's 8 KiB default: most requests are small
   wire::packer p(buf);
   p.pack_map(3);
   p.pack("id");

@@ -89,7 +89,7 @@ class incoming {
   // {id, ok: true, result: <one value>}
   template <class F>
   void reply_ok(F&& write_result) {
-    msgpack::sbuffer buf;
+    msgpack::sbuffer buf(256);  // not msgpack's 8 KiB default: most replies are small
     wire::encode_ok(buf, request_.id, std::forward<F>(write_result));
     send(std::move(buf));
   }
