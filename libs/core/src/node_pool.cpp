@@ -204,8 +204,9 @@ void pool_deallocate(void* p, std::size_t size) noexcept {
 
 #ifndef CANOPY_POOL_DISABLED
 namespace {
-constexpr std::size_t large_threshold = std::size_t{1} << 20;
-std::size_t large_rounded(std::size_t bytes) noexcept { return (bytes + slab_bytes - 1) & ~(slab_bytes - 1); }
+constexpr std::size_t large_threshold = table_huge_threshold;
+static_assert(table_huge_page == slab_bytes);
+std::size_t large_rounded(std::size_t bytes) noexcept { return table_allocation_size(bytes); }
 }  // namespace
 #endif
 

@@ -50,6 +50,7 @@
 #include "canopy/core/process.hpp"
 #include "canopy/core/result.hpp"
 #include "canopy/core/runtime.hpp"
+#include "canopy/otp/detail/flat_map.hpp"
 #include "canopy/otp/detail/read_mostly_lock.hpp"
 
 namespace canopy {
@@ -247,8 +248,8 @@ class table {
       shard& s = shard_of(key);
       std::unique_lock lk(s.mu);
       if (options().type == table_type::set) {
-        auto [it, fresh] = s.one.try_emplace(std::move(key), std::move(value));
-        if (!fresh && !only_new) it->second = std::move(value);
+        auto [slot, fresh] = s.one.try_emplace(std::move(key), std::move(value));
+        if (!fresh && !only_new) *slot = std::move(value);  // not moved from: try_emplace found the key
         return fresh;
       }
       auto [first, last] = s.many.equal_range(key);
@@ -271,8 +272,8 @@ class table {
       const shard& s = shard_of(key);
       std::shared_lock lk(s.mu);
       if (options().type == table_type::set) {
-        auto it = s.one.find(key);
-        return it == s.one.end() ? std::nullopt : std::optional<V>(it->second);
+        const V* v = s.one.find(key);
+        return v == nullptr ? std::nullopt : std::optional<V>(*v);
       }
       auto it = s.many.find(key);
       return it == s.many.end() ? std::nullopt : std::optional<V>(it->second);
@@ -298,7 +299,7 @@ class table {
       }
       const shard& s = shard_of(key);
       std::shared_lock lk(s.mu);
-      return options().type == table_type::set ? s.one.count(key) != 0 : s.many.count(key) != 0;
+      return options().type == table_type::set ? s.one.find(key) != nullptr : s.many.count(key) != 0;
     }
 
     std::size_t erase(const K& key) {
@@ -328,7 +329,13 @@ class table {
       }
       shard& s = shard_of(key);
       std::unique_lock lk(s.mu);
-      return bump(s.one);
+      V* v = s.one.find(key);
+      if (v == nullptr) {
+        if (!initial) return error(errc::not_found, "update_counter: no such key");
+        v = s.one.try_emplace(key, *initial).first;
+      }
+      *v += incr;
+      return *v;
     }
 
     template <class P>
@@ -360,20 +367,26 @@ class table {
     }
 
     std::size_t memory() const {
-      // Per entry: the key and value (with a string's heap part) and the container's node
-      // (two pointers and a cached hash, or a tree node's three pointers and colour),
-      // rounded as malloc rounds; per shard: the bucket array.
+      // set: the shards' flat arrays (a slot per entry and a tag byte, at load <= 3/4) plus
+      // what entries own on the heap (a long string's buffer). ordered_set and bag: per
+      // entry the key and value and the container's node (two pointers and a cached hash,
+      // or a tree node's three pointers and colour), rounded as malloc rounds; per shard the
+      // bucket array.
       constexpr std::size_t node_overhead = 3 * sizeof(void*);
       std::size_t bytes = 0;
+      const bool flat = options().type == table_type::set;
       auto add = [&](const K& k, const V& v) {
-        const std::size_t raw = detail::value_bytes(k) + detail::value_bytes(v) + node_overhead;
-        bytes += (raw + 15) / 16 * 16;
+        if (flat) {
+          bytes += detail::value_bytes(k) - sizeof(K) + detail::value_bytes(v) - sizeof(V);
+        } else {
+          const std::size_t raw = detail::value_bytes(k) + detail::value_bytes(v) + node_overhead;
+          bytes += (raw + 15) / 16 * 16;
+        }
       };
       each(add);
-      std::shared_lock lk(tree_mu_);
       for (const shard& s : hashed_) {
-        std::shared_lock slk(s.mu);
-        bytes += (s.one.bucket_count() + s.many.bucket_count()) * sizeof(void*);
+        std::shared_lock lk(s.mu);
+        bytes += s.one.array_bytes() + s.many.bucket_count() * sizeof(void*);
       }
       return bytes;
     }
@@ -381,7 +394,7 @@ class table {
    private:
     struct alignas(64) shard {
       mutable detail::read_mostly_lock mu;
-      std::unordered_map<K, V> one;        // set
+      detail::flat_map<K, V> one;          // set
       std::unordered_multimap<K, V> many;  // bag
     };
 
@@ -400,7 +413,7 @@ class table {
       }
       for (const shard& s : hashed_) {
         std::shared_lock lk(s.mu);
-        for (const auto& [k, v] : s.one) fn(k, v);
+        s.one.for_each(fn);
         for (const auto& [k, v] : s.many) fn(k, v);
       }
     }

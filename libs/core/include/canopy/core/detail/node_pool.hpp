@@ -32,6 +32,13 @@ void pool_deallocate(void* p, std::size_t size) noexcept;
 // from operator new. Aligned to 16.
 void* table_allocate(std::size_t bytes);
 void table_deallocate(void* p, std::size_t bytes) noexcept;
+// From this size up, table_allocate maps whole huge pages: a caller may grow its request to
+// table_allocation_size(bytes) and use all of it.
+inline constexpr std::size_t table_huge_threshold = std::size_t{1} << 20;
+inline constexpr std::size_t table_huge_page = std::size_t{2} << 20;
+constexpr std::size_t table_allocation_size(std::size_t bytes) noexcept {
+  return bytes >= table_huge_threshold ? (bytes + table_huge_page - 1) / table_huge_page * table_huge_page : bytes;
+}
 
 // A base that makes `new T` / `delete` of a small class use the pool (larger ones, which
 // the pool does not hold, fall back to operator new).

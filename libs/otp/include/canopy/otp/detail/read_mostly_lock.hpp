@@ -21,6 +21,14 @@
 namespace canopy::detail {
 
 std::size_t next_read_slot() noexcept;
+
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
 // Threads take the slots round-robin as they first read.
 inline thread_local const std::size_t read_slot = next_read_slot();
 
@@ -41,7 +49,15 @@ class read_mostly_lock {
   void unlock_shared() noexcept { counters_[read_slot].n.fetch_sub(1, std::memory_order_release); }
 
   void lock() noexcept {
-    mu_.lock();
+    // Writers of one shard hold it for well under a microsecond: spin a little before the
+    // mutex puts us to sleep (a futex round trip costs far more on a small VM).
+    for (int i = 0; i < 64 && !mu_.try_lock(); ++i) {
+      if (i == 63) {
+        mu_.lock();
+        break;
+      }
+      cpu_relax();
+    }
     writer_.store(true, std::memory_order_seq_cst);
     for (auto& c : counters_)
       while (c.n.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
