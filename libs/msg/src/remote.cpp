@@ -236,8 +236,9 @@ void remote_io::receive_replies() {
       continue;
     }
     const std::uint64_t id = *r->id;
-    if (waiting_.count(id) == 0) continue;  // its caller gave up: dropped
-    replies.fetch_add(1, std::memory_order_relaxed);
+    auto it = waiting_.find(id);
+    if (it == waiting_.end()) continue;  // its caller gave up: dropped
+    if (it->second.to) replies.fetch_add(1, std::memory_order_relaxed);  // else a cast's
     answer(id, std::move(*r));
   }
 }
@@ -294,7 +295,7 @@ class gateway final : public process {
  protected:
   void receive(message& m) override {
     auto* out = m.get<outgoing>();
-    if (out == nullptr || !m.is_call()) return;  // nothing else is meant for a gateway
+    if (out == nullptr) return;  // nothing else is meant for a gateway
     const std::uint64_t id = out->id;
     if (!io_->submit(m.reply_to(), std::move(*out))) {
       io_->unavailable.fetch_add(1, std::memory_order_relaxed);
@@ -341,6 +342,10 @@ remote::call_awaiter remote::start_call(detail::outgoing out) {
   const auto limit = out.options.timeout * std::max(1u, out.options.attempts) + send_timeout_ +
                      std::chrono::seconds(1);
   return call_awaiter(canopy::detail::call_as<reply>(self, gateway_, std::move(out), limit));
+}
+
+void remote::start_cast(detail::outgoing out) {
+  rt_.cast(gateway_, std::move(out));  // not a call: the gateway hands it on with no reply address
 }
 
 reply remote::call_awaiter::settle(canopy::result<reply> r) {

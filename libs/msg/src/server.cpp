@@ -3,6 +3,7 @@
 #include <spdlog/logger.h>
 #include <spdlog/spdlog.h>
 #include <algorithm>
+#include <cassert>
 #include <array>
 #include <future>
 #include <thread>
@@ -59,6 +60,10 @@ void incoming::reply_error(wire::error_code code, std::string_view message) {
 void incoming::send(msgpack::sbuffer reply) {
   std::shared_ptr<detail::outbox> out = std::move(out_);
   if (!out) return;  // answered already: a second reply is dropped
+  // A handler that writes a malformed reply (a map header counting the wrong number of
+  // pairs) leaves its client waiting for a reply it cannot decode: catch it in tests.
+  assert(!wire::check_value(std::string_view(reply.data(), reply.size()), wire::decode_limits{}) &&
+         "a reply that is not one well-formed msgpack value");
   out->in_flight.fetch_sub(1, std::memory_order_relaxed);
   out->push({false, std::move(envelope_), std::move(reply)});  // dropped after stop
 }

@@ -261,6 +261,17 @@ TEST_F(Remote, StopAnswersRequestsInFlightUnavailable) {
   EXPECT_EQ(out->all().back().code, wire::error_code::unavailable);
 }
 
+TEST_F(Remote, ACastReachesTheServerAndItsReplyIsDropped) {
+  link->cast("hold", 1, [](wire::packer& p) {  // from this (non-process) thread
+    p.pack("n");
+    p.pack(3u);
+  });
+  ASSERT_TRUE(testing::wait_until([&] { return svc->held() == 1; }));
+  svc->release();
+  ASSERT_TRUE(testing::wait_until([&] { return link->stats().in_flight == 0; }));
+  EXPECT_EQ(link->stats().replies, 0u);  // nobody waited for it
+}
+
 TEST_F(Remote, CallingFromOutsideAProcessIsRefused) {
   EXPECT_THROW((void)link->call("echo"), std::logic_error);
 }

@@ -51,7 +51,7 @@ struct request_options {
 
 struct remote_stats {
   std::uint64_t sent = 0;         // request frames sent, retries included
-  std::uint64_t replies = 0;      // replies handed to their callers
+  std::uint64_t replies = 0;      // replies handed to their callers (a cast's are dropped)
   std::uint64_t timeouts = 0;     // requests answered `timeout` after their last attempt
   std::uint64_t unavailable = 0;  // requests answered `unavailable`
   std::uint64_t in_flight = 0;    // requests waiting for a reply or for a connection
@@ -106,6 +106,15 @@ class remote {
     return call(op, 0, [](wire::packer&) {}, options);
   }
 
+  // Sends a request whose reply nobody waits for (it is dropped): from any thread, inside a
+  // process or not. Sent even while the remote stops (within client_options::linger).
+  template <class F>
+  void cast(std::string_view op, std::uint32_t arg_pairs, F&& write_args, request_options options = {}) {
+    detail::outgoing out{next_id(), {}, options};
+    out.bytes = encode_request(out.id, op, arg_pairs, std::forward<F>(write_args));
+    start_cast(std::move(out));
+  }
+
   [[nodiscard]] const std::string& endpoint() const noexcept { return endpoint_; }
   // The gateway process (its pid shows in the runtime's process list).
   [[nodiscard]] pid gateway() const noexcept { return gateway_; }
@@ -120,6 +129,7 @@ class remote {
          std::shared_ptr<detail::remote_io> io);
   std::uint64_t next_id() noexcept;
   call_awaiter start_call(detail::outgoing out);
+  void start_cast(detail::outgoing out);
 
   runtime& rt_;
   std::string endpoint_;
