@@ -35,7 +35,7 @@ settings read_settings(config& c, const application& app) {
   settings s;
   s.endpoint = c.string("endpoint", app.default_endpoint());
   s.events_endpoint = c.string("events", app.default_events_endpoint());
-  s.registry = c.string("registry", s.registry);
+  s.registry = c.string("registry_endpoint", s.registry);
   s.data_dir = c.string("data_dir", s.data_dir);
   s.log_level = c.choice("log_level", s.log_level, log_levels);
   s.threads = static_cast<unsigned>(c.integer("threads", 0, 0, 1024));
@@ -79,7 +79,8 @@ int run(int argc, char** argv, application& app) {
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return cli.exit(e);  // 0 for --help / --version, else the message and a usage error
+    // 0 for --help / --version; else CLI11 prints the reason and we exit 2 (a usage error).
+    return cli.exit(e) == 0 ? 0 : 2;
   }
 
   const std::string default_path = "config/" + std::string(app.id()) + ".toml";

@@ -42,7 +42,7 @@ TEST(Config, AbsentKeysTakeTheirDefaults) {
 TEST(Config, ValuesFromTheFileAreRead) {
   config c = parsed(R"(
 endpoint = "tcp://127.0.0.1:9000"
-registry = "none"
+registry_endpoint = "none"
 log_level = "debug"
 max_message_bytes = 4096
 registry_ttl_ms = 3000

@@ -317,6 +317,17 @@ TEST(Value, KeepsTheExactBytesOfWhatArrived) {
   encode_ok(out, 1, [&](packer&) { v.write_to(out); });
   auto reply = msgpack::unpack(out.data(), out.size());
   EXPECT_EQ(value::from_object(*find(reply.get(), "result")).bytes(), sent);
+  msgpack::sbuffer through_packer;  // the same, written through the reply's packer
+  encode_ok(through_packer, 1, [&](packer& p) {
+    p.pack_map(2);
+    p.pack("v");
+    v.write_to(p);
+    p.pack("empty");
+    value::empty_map().write_to(p);
+  });
+  auto again = msgpack::unpack(through_packer.data(), through_packer.size());
+  EXPECT_EQ(value::from_object(*find(*find(again.get(), "result"), "v")).bytes(), sent);
+  EXPECT_EQ(find(*find(again.get(), "result"), "empty")->via.map.size, 0u);
 }
 
 TEST(Value, IntegersAndBoundedAdoption) {

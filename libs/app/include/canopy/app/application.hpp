@@ -59,7 +59,7 @@ namespace canopy::app {
 struct settings {
   std::string endpoint;         // endpoint / --endpoint: where the ROUTER binds
   std::string events_endpoint;  // events / --events: where the PUB binds
-  std::string registry = "tcp://127.0.0.1:7400";  // registry / --registry; "none": standalone
+  std::string registry = "tcp://127.0.0.1:7400";  // registry_endpoint / --registry; "none": standalone
   std::string data_dir = "data";                  // data_dir / --data-dir
   std::string log_level = "info";                 // log_level / --log-level
   unsigned threads = 0;                           // threads: scheduler threads, 0 = one per core

@@ -41,6 +41,12 @@ class value {
   // Appends the bytes to `out` as the next value of what a packer on `out` is writing (a
   // packer writes through at once, so this may sit between its calls).
   void write_to(msgpack::sbuffer& out) const { out.write(bytes_.data(), bytes_.size()); }
+  // The same through a packer (inside a reply_ok writer): msgpack-cxx's *_body calls append
+  // raw bytes, so this writes the value exactly as it is kept.
+  void write_to(msgpack::packer<msgpack::sbuffer>& p) const {
+    p.pack_bin_body(bytes_.data(), static_cast<std::uint32_t>(bytes_.size()));
+  }
+  static value empty_map() { return value(std::string(1, '\x80')); }
 
   friend bool operator==(const value& a, const value& b) noexcept { return a.bytes_ == b.bytes_; }
 
