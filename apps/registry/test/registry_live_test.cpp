@@ -187,3 +187,39 @@ TEST_F(Registry, ACrashingHandlerAnswersInternalAndLosesNoRegistration) {
 
 }  // namespace
 }  // namespace canopy::registry_app
+
+namespace canopy::registry_app {
+namespace {
+
+// An app built on libs/app registers itself with this registry, is found by lookup, and
+// unregisters when it stops.
+class tiny final : public canopy::app::application {
+ public:
+  std::string_view id() const override { return "tiny"; }
+  std::string default_endpoint() const override { return "tcp://127.0.0.1:0"; }
+  std::string default_events_endpoint() const override { return "tcp://127.0.0.1:0"; }
+  void configure(canopy::app::config&) override {}
+  std::vector<child_spec> children(canopy::app::context&) override { return {}; }
+  std::string_view route(std::string_view) const override { return {}; }
+};
+
+TEST_F(Registry, AnAppRegistersItselfAndIsFoundByLookup) {
+  tiny t;
+  canopy::app::settings s;
+  s.endpoint = "tcp://127.0.0.1:0";
+  s.events_endpoint = "tcp://127.0.0.1:0";
+  s.registry = running->endpoint();
+  s.registry_ttl = 2000ms;
+  auto other = canopy::app::instance::start(t, s);
+  ASSERT_TRUE(other) << other.error().to_string();
+  ASSERT_TRUE(testing::wait_until([&] { return static_cast<bool>(reg->lookup("tiny")); }));
+  auto found = reg->lookup("tiny");
+  EXPECT_EQ(found->endpoint, (*other)->endpoint());
+  msgpack::object_handle meta = msgpack::unpack(found->meta.bytes().data(), found->meta.bytes().size());
+  EXPECT_EQ(wire::find(meta.get(), "events")->as<std::string>(), (*other)->events_endpoint());
+  (*other)->stop();
+  ASSERT_TRUE(testing::wait_until([&] { return reg->lookup("tiny").code() == wire::error_code::not_found; }));
+}
+
+}  // namespace
+}  // namespace canopy::registry_app
