@@ -1,8 +1,12 @@
 #include "canopy/cache_app/app.hpp"
 
+#include <spdlog/logger.h>
+
+#include <filesystem>
 #include <stdexcept>
 
 #include "canopy/app/handler.hpp"
+#include "canopy/cache_app/snapshot.hpp"
 #include "canopy/cache_app/store.hpp"
 #include "canopy/core/runtime.hpp"
 #include "canopy/msg/server.hpp"
@@ -18,6 +22,11 @@ using canopy::app::take;
 constexpr const char* server_name = "cache.server";
 
 struct expire_tick {};
+struct snapshot_tick {};
+
+clocks clocks_now(runtime& rt) {
+  return {rt.clock().now(), static_cast<std::int64_t>(canopy::app::context::wall_ms())};
+}
 
 class server final : public gen_server {
  public:
@@ -26,7 +35,15 @@ class server final : public gen_server {
  protected:
   result init() override {
     arm(now());  // entries may have come due while we were being restarted
+    if (options_.snapshot) {
+      process_flag(trap_exit::on);  // so terminate (the snapshot on stop) runs on shutdown
+      if (options_.snapshot_interval.count() > 0) send_after(options_.snapshot_interval, self(), snapshot_tick{});
+    }
     return ok();
+  }
+
+  void terminate(const exit_reason&) override {
+    if (options_.snapshot) snapshot();
   }
 
   result handle_cast(message& m) override {
@@ -39,6 +56,10 @@ class server final : public gen_server {
   }
 
   result handle_info(message& m) override {
+    if (m.get<snapshot_tick>()) {
+      snapshot();
+      send_after(options_.snapshot_interval, self(), snapshot_tick{});
+    }
     if (m.get<expire_tick>()) {
       armed_at_.reset();
       for (const std::string& key : store_->expire_due(now(), options_.expire_batch)) announce("expired", key);
@@ -273,6 +294,20 @@ class server final : public gen_server {
     ctx_->stats()["bytes"] = static_cast<std::int64_t>(s.bytes);
   }
 
+  void snapshot() {
+    const auto started = std::chrono::steady_clock::now();
+    auto written = write_snapshot(*store_, options_.snapshot_path, clocks_now(system()));
+    if (!written) {
+      ctx_->log().error("canopy-cache: snapshot failed: {}", written.error().to_string());
+      ctx_->stats()["snapshot_failures"] += 1;
+      return;
+    }
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    ctx_->log().debug("canopy-cache: snapshot of {} entries to {} in {} ms", *written, options_.snapshot_path,
+                      took.count());
+    ctx_->stats()["snapshots"] += 1;
+  }
+
   // One timer, at the earliest expiry.
   void arm(time_point t) {
     const auto next = store_->next_expiry();
@@ -302,11 +337,43 @@ void app::configure(canopy::app::config& c) {
   options_.expire_batch = static_cast<std::uint64_t>(c.integer("cache.expire_batch", 1000, 1, 1000000));
   options_.events_expired = c.boolean("cache.events_expired", false);
   options_.events_evicted = c.boolean("cache.events_evicted", false);
+  options_.snapshot = c.boolean("cache.snapshot", false);
+  options_.snapshot_interval = c.milliseconds("cache.snapshot_interval_ms", options_.snapshot_interval,
+                                              std::chrono::milliseconds(0), std::chrono::milliseconds(86400000));
+  options_.snapshot_path = c.string("cache.snapshot_path", "");
 }
 
 std::vector<child_spec> app::children(canopy::app::context& ctx) {
   store_ = std::make_shared<store>(options_.max_bytes);
-  return {canopy::app::named_worker<server>("cache.server", server_name, &ctx, store_, options_)};
+  options resolved = options_;
+  if (resolved.snapshot) {
+    if (resolved.snapshot_path.empty()) resolved.snapshot_path = ctx.config().data_dir + "/cache.snapshot";
+    load(ctx, resolved.snapshot_path);
+  }
+  // The server's shutdown budget covers writing the snapshot.
+  return {canopy::app::named_worker<server>("cache.server", server_name, &ctx, store_, resolved)
+              .shutdown(shutdown_policy::timeout(ctx.config().shutdown_timeout))};
+}
+
+void app::load(canopy::app::context& ctx, const std::string& path) {
+  wire::decode_limits limits;
+  limits.max_message_bytes = options_.max_value_bytes;
+  auto got = read_snapshot(*store_, path, clocks_now(ctx.rt()), limits);
+  if (got) {
+    ctx.log().info("canopy-cache: loaded {} entries from {} ({} already expired)", got->entries, path, got->expired);
+    ctx.stats()["snapshot_loaded"] = static_cast<std::int64_t>(got->entries);
+    return;
+  }
+  if (got.code() == errc::not_found) {
+    ctx.log().info("canopy-cache: no snapshot at {}; starting empty", path);
+    return;
+  }
+  // Never serve garbage: start empty, say so loudly, keep the file for a post-mortem.
+  const std::string aside = path + ".corrupt";
+  std::error_code ec;
+  std::filesystem::rename(path, aside, ec);
+  ctx.log().error("canopy-cache: {}; starting EMPTY (the file is kept as {})", got.error().to_string(), aside);
+  ctx.stats()["snapshot_corrupt"] = 1;
 }
 
 std::string_view app::route(std::string_view op) const {

@@ -7,11 +7,16 @@
 //   cache.server    every cache op; expiry timers. The store it serves is kept by the app,
 //                   so a crash of the server (answered `internal`) loses no data.
 // Config ([cache] in config/cache.toml): max_bytes, max_value_bytes, max_key_bytes,
-// expire_batch, events_expired, events_evicted (see that file for defaults and meaning).
-// Still to come (issue 7): snapshots, a store per shard, the client library, the benchmark.
+// expire_batch, events_expired, events_evicted, snapshot, snapshot_interval_ms,
+// snapshot_path (see that file for defaults and meaning).
+// Snapshots: loaded when the tree starts (a missing file: an empty cache; a corrupt one is
+// logged as an error, kept aside as <path>.corrupt, and the cache starts empty), written
+// every snapshot_interval_ms and when the server stops (also after a crash).
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "canopy/app/application.hpp"
 
@@ -26,6 +31,9 @@ struct options {
   std::uint64_t expire_batch = 1000;           // entries the expiry timer removes per run
   bool events_expired = false;                 // publish cache.expired {key}
   bool events_evicted = false;                 // publish cache.evicted {key}
+  bool snapshot = false;                       // keep a snapshot (snapshot.hpp)
+  std::chrono::milliseconds snapshot_interval{60000};  // also every this often; 0: only on stop
+  std::string snapshot_path;                   // empty: <data_dir>/cache.snapshot
 };
 
 class app final : public canopy::app::application {
@@ -44,6 +52,8 @@ class app final : public canopy::app::application {
   void set_options(const options& o) { options_ = o; }
 
  private:
+  void load(canopy::app::context& ctx, const std::string& path);
+
   options options_;
   std::shared_ptr<store> store_;
 };

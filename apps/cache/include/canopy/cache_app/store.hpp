@@ -81,6 +81,16 @@ class store {
   // Keys evicted since the last call (for events), oldest first.
   std::vector<std::string> take_evicted();
 
+  // fn(key, value, expires) for every entry, least recently used first (a snapshot written
+  // in this order and loaded with put() keeps the recency order).
+  template <class F>
+  void each_oldest_first(F&& fn) const {
+    for (auto it = recency_.rbegin(); it != recency_.rend(); ++it) {
+      const entry& e = entries_.find(**it)->second;
+      fn(**it, e.value, e.expires);
+    }
+  }
+
   [[nodiscard]] cache_app::stats stats() const;
   // The bytes one entry of this key and value is counted as (for too_large checks).
   [[nodiscard]] static std::uint64_t entry_bytes(std::string_view key, const wire::value& value) noexcept;
