@@ -36,14 +36,7 @@ canopy::result<std::unique_ptr<client>> client::connect(const std::string& endpo
 
 template <class F>
 msg::outcome<msg::reply> client::call(std::string_view op, std::uint32_t pairs, F&& write) {
-  auto r = client_->call(op, pairs, std::forward<F>(write), timeout_);
-  if (!r) {
-    const bool unreachable = r.code() == errc::unavailable;
-    return msg::failure{unreachable ? wire::error_code::unavailable : wire::error_code::timeout, r.error().to_string()};
-  }
-  if (!r->ok) return msg::failure{r->code, r->message};
-  if (r->result == nullptr) return bad_reply(op);
-  return std::move(*r);
+  return msg::call_outcome(*client_, op, pairs, std::forward<F>(write), timeout_);
 }
 
 msg::outcome<bool> client::put(const std::string& key, const wire::value& value,

@@ -26,6 +26,7 @@
 
 #include "canopy/core/result.hpp"
 #include "canopy/msg/curve.hpp"
+#include "canopy/msg/outcome.hpp"
 #include "canopy/wire/codec.hpp"
 
 namespace canopy::msg {
@@ -131,5 +132,21 @@ class client {
 
 // Decodes a reply frame (for clients built on other sockets: REQ, tests).
 std::optional<reply> decode_reply(std::string frame, const wire::decode_limits& limits);
+
+// For an app's client library: c.call(...) with every failure as a msg::failure — no
+// connection: unavailable; no reply in time: timeout; an error reply: its code and message;
+// an ok reply without a result: internal.
+template <class F>
+outcome<reply> call_outcome(client& c, std::string_view op, std::uint32_t arg_pairs, F&& write_args,
+                            std::chrono::milliseconds timeout) {
+  auto r = c.call(op, arg_pairs, std::forward<F>(write_args), timeout);
+  if (!r) {
+    const bool unreachable = r.code() == errc::unavailable;
+    return failure{unreachable ? wire::error_code::unavailable : wire::error_code::timeout, r.error().to_string()};
+  }
+  if (!r->ok) return failure{r->code, r->message};
+  if (r->result == nullptr) return failure{wire::error_code::internal, "a reply to " + std::string(op) + " without a result"};
+  return std::move(*r);
+}
 
 }  // namespace canopy::msg
