@@ -4,7 +4,10 @@
 // and no registration lost to that crash.
 #include <gtest/gtest.h>
 
+#include <mutex>
+
 #include "canopy/app/instance.hpp"
+#include "canopy/app/lookup.hpp"
 #include "canopy/msg/subscriber.hpp"
 #include "canopy/registry_app/app.hpp"
 #include "canopy/registry_client/client.hpp"
@@ -218,7 +221,93 @@ TEST_F(Registry, AnAppRegistersItselfAndIsFoundByLookup) {
   msgpack::object_handle meta = msgpack::unpack(found->meta.bytes().data(), found->meta.bytes().size());
   EXPECT_EQ(wire::find(meta.get(), "events")->as<std::string>(), (*other)->events_endpoint());
   (*other)->stop();
-  ASSERT_TRUE(testing::wait_until([&] { return reg->lookup("tiny").code() == wire::error_code::not_found; }));
+  ASSERT_TRUE(testing::wait_until([&] {
+    auto f = reg->lookup("tiny");
+    return !f && f.code() == wire::error_code::not_found;
+  }));
+}
+
+}  // namespace
+}  // namespace canopy::registry_app
+
+namespace canopy::registry_app {
+namespace {
+
+struct find_request {
+  std::string name;
+};
+
+// What the finder found, read by the test thread.
+class findings {
+ public:
+  void add(std::string s) {
+    std::lock_guard lk(mu_);
+    all_.push_back(std::move(s));
+  }
+  std::vector<std::string> all() const {
+    std::lock_guard lk(mu_);
+    return all_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::string> all_;
+};
+
+// Looks names up through the registry from inside a process; records what it found.
+class finder final : public gen_server {
+ public:
+  finder(canopy::app::context* ctx, std::shared_ptr<findings> found) : ctx_(ctx), found_(std::move(found)) {}
+
+ protected:
+  result handle_cast(message& m) override {
+    if (auto* f = m.get<find_request>()) find(f->name);
+    return noreply();
+  }
+
+ private:
+  async find(std::string name) {
+    auto where = co_await canopy::app::lookup(*ctx_, std::move(name));
+    found_->add(where ? where->endpoint + " " + where->events_endpoint : std::string(wire::to_string(where.code())));
+  }
+  canopy::app::context* ctx_;
+  std::shared_ptr<findings> found_;
+};
+
+class seeker final : public canopy::app::application {
+ public:
+  std::shared_ptr<findings> found = std::make_shared<findings>();
+  std::string_view id() const override { return "seeker"; }
+  std::string default_endpoint() const override { return "tcp://127.0.0.1:0"; }
+  std::string default_events_endpoint() const override { return "tcp://127.0.0.1:0"; }
+  void configure(canopy::app::config&) override {}
+  std::vector<child_spec> children(canopy::app::context& ctx) override {
+    return {canopy::app::named_worker<finder>("finder", "seeker.finder", &ctx, found)};
+  }
+  std::string_view route(std::string_view) const override { return {}; }
+};
+
+TEST_F(Registry, AnAppFindsAnotherThroughTheRegistry) {
+  msgpack::sbuffer packed;
+  wire::packer p(packed);
+  p.pack_map(1);
+  p.pack("events");
+  p.pack("tcp://e:1");
+  auto meta = wire::value::from_object(msgpack::unpack(packed.data(), packed.size()).get());
+  ASSERT_TRUE(reg->register_name("cache", "tcp://c:1", {.meta = meta}));
+  seeker app;
+  canopy::app::settings s;
+  s.endpoint = "tcp://127.0.0.1:0";
+  s.events_endpoint = "tcp://127.0.0.1:0";
+  s.registry = running->endpoint();
+  auto other = canopy::app::instance::start(app, s);
+  ASSERT_TRUE(other) << other.error().to_string();
+  (*other)->rt().cast((*other)->rt().whereis("seeker.finder"), find_request{"cache"});
+  (*other)->rt().cast((*other)->rt().whereis("seeker.finder"), find_request{"nobody"});
+  ASSERT_TRUE(testing::wait_until([&] { return app.found->all().size() == 2; }));
+  // In order: the finder is parked in its first lookup while the second request waits.
+  EXPECT_EQ(app.found->all(), (std::vector<std::string>{"tcp://c:1 tcp://e:1", "not_found"}));
+  (*other)->stop();
 }
 
 }  // namespace
