@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "canopy/app/earliest_timer.hpp"
 #include "canopy/app/handler.hpp"
 #include "canopy/cache_app/snapshot.hpp"
 #include "canopy/cache_app/store.hpp"
@@ -61,7 +62,7 @@ class server final : public gen_server {
       send_after(options_.snapshot_interval, self(), snapshot_tick{});
     }
     if (m.get<expire_tick>()) {
-      armed_at_.reset();
+      expiry_.fired();
       for (const std::string& key : store_->expire_due(now(), options_.expire_batch)) announce("expired", key);
       arm(now());
     }
@@ -308,20 +309,12 @@ class server final : public gen_server {
     ctx_->stats()["snapshots"] += 1;
   }
 
-  // One timer, at the earliest expiry.
-  void arm(time_point t) {
-    const auto next = store_->next_expiry();
-    if (!next || (armed_at_ && *armed_at_ <= *next)) return;
-    if (armed_at_) cancel_timer(timer_);
-    armed_at_ = *next;
-    timer_ = send_after(*next > t ? *next - t : duration::zero(), self(), expire_tick{});
-  }
+  void arm(time_point t) { expiry_.arm(system(), self(), t, store_->next_expiry(), expire_tick{}); }
 
   canopy::app::context* ctx_;
   std::shared_ptr<store> store_;
   options options_;
-  timer_ref timer_;
-  std::optional<time_point> armed_at_;
+  canopy::app::earliest_timer expiry_;
 };
 
 }  // namespace

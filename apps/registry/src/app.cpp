@@ -5,6 +5,7 @@
 #include <random>
 #include <stdexcept>
 
+#include "canopy/app/earliest_timer.hpp"
 #include "canopy/app/handler.hpp"
 #include "canopy/core/runtime.hpp"
 #include "canopy/msg/server.hpp"
@@ -55,8 +56,7 @@ class server final : public gen_server {
 
   result handle_info(message& m) override {
     if (m.get<expire_tick>()) {
-      timer_ = {};
-      armed_at_.reset();
+      expiry_.fired();
       expire(now());
       publish_counts();
       arm(now());
@@ -279,14 +279,7 @@ class server final : public gen_server {
     });
   }
 
-  // One timer, at the earliest expiry.
-  void arm(time_point t) {
-    const auto next = book_->next_expiry();
-    if (!next || (armed_at_ && *armed_at_ <= *next)) return;
-    if (armed_at_) cancel_timer(timer_);
-    armed_at_ = *next;
-    timer_ = send_after(*next > t ? *next - t : duration::zero(), self(), expire_tick{});
-  }
+  void arm(time_point t) { expiry_.arm(system(), self(), t, book_->next_expiry(), expire_tick{}); }
 
   void publish_counts() {
     ctx_->stats()["names"] = static_cast<std::int64_t>(book_->names());
@@ -297,8 +290,7 @@ class server final : public gen_server {
   canopy::app::context* ctx_;
   std::shared_ptr<lease_book> book_;
   limits limits_;
-  timer_ref timer_;
-  std::optional<time_point> armed_at_;
+  canopy::app::earliest_timer expiry_;
 };
 
 }  // namespace
