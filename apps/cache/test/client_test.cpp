@@ -1,11 +1,17 @@
 // cache_client against a live cache app: every call, values byte-exact both ways, errors
 // with their protocol codes, and a client with no cache answering unavailable.
 #include "canopy/cache_client/client.hpp"
+#include "canopy/cache_client/process_client.hpp"
 
 #include <gtest/gtest.h>
 
 #include "canopy/app/instance.hpp"
 #include "canopy/cache_app/app.hpp"
+#include "canopy/core/runtime.hpp"
+#include "canopy/otp/gen_server.hpp"
+#include "canopy/testing/wait.hpp"
+
+#include <mutex>
 
 namespace canopy::cache_app {
 namespace {
@@ -68,6 +74,77 @@ TEST(CacheClient, EveryCallAgainstALiveCache) {
   auto down = (*gone)->get("a");
   ASSERT_FALSE(down);
   EXPECT_EQ(down.code(), wire::error_code::unavailable);
+}
+
+// Runs a script of cache calls from inside a process and records what came back.
+class script_runner final : public gen_server {
+ public:
+  struct run {};
+  struct lines {
+    std::mutex mu;
+    std::vector<std::string> all;
+    void add(std::string s) {
+      std::lock_guard lk(mu);
+      all.push_back(std::move(s));
+    }
+    std::vector<std::string> get() {
+      std::lock_guard lk(mu);
+      return all;
+    }
+  };
+  script_runner(msg::remote* r, std::shared_ptr<lines> out) : cache_(*r), out_(std::move(out)) {}
+
+ protected:
+  result handle_cast(message& m) override {
+    if (m.get<run>()) go();
+    return noreply();
+  }
+
+ private:
+  async go() {
+    auto put = co_await cache_.put("s:1", text("one"), 60s);
+    out_->add(put ? "put ok" : "put " + put.error().to_string());
+    auto got = co_await cache_.get("s:1");
+    out_->add(got && *got ? "get " + std::string((**got).value.bytes().substr(1)) : "get failed");
+    auto miss = co_await cache_.get("s:none");
+    out_->add(miss && !*miss ? "miss" : "miss failed");
+    auto keys = co_await cache_.keys("s:");
+    out_->add(keys ? "keys " + std::to_string(keys->size()) : "keys failed");
+    std::vector<std::string> wanted{"s:1", "s:2"};
+    auto many = co_await cache_.mget(std::move(wanted));
+    out_->add(many ? "mget " + std::to_string(many->size()) : "mget failed");
+    auto gone = co_await cache_.erase("s:1");
+    out_->add(gone && *gone ? "erased" : "erase failed");
+  }
+
+  cache_client::process_client cache_;
+  std::shared_ptr<lines> out_;
+};
+
+TEST(CacheProcessClient, AProcessUsesTheCacheWithoutBlocking) {
+  app the_app;
+  canopy::app::settings s;
+  s.endpoint = "tcp://127.0.0.1:0";
+  s.events_endpoint = "tcp://127.0.0.1:0";
+  s.registry = "none";
+  auto running = canopy::app::instance::start(the_app, s);
+  ASSERT_TRUE(running) << running.error().to_string();
+
+  runtime rt({.threads = 1});
+  auto remote = msg::remote::start(rt, (*running)->endpoint(), {.send_timeout = 200ms});
+  ASSERT_TRUE(remote);
+  auto out = std::make_shared<script_runner::lines>();
+  auto p = gen_server::start<script_runner>(rt, {}, remote->get(), out);
+  ASSERT_TRUE(p);
+  rt.cast(*p, script_runner::run{});
+  ASSERT_TRUE(testing::wait_until([&] { return out->get().size() == 6; }));
+  EXPECT_EQ(out->get(), (std::vector<std::string>{"put ok", "get one", "miss", "keys 1", "mget 1", "erased"}));
+
+  (*running)->stop();  // the cache goes away: the next call answers unavailable
+  rt.cast(*p, script_runner::run{});
+  ASSERT_TRUE(testing::wait_until([&] { return out->get().size() == 12; }));
+  EXPECT_NE(out->get()[6].find("unavailable"), std::string::npos) << out->get()[6];
+  remote->reset();
 }
 
 }  // namespace

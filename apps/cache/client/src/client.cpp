@@ -1,32 +1,12 @@
 #include "canopy/cache_client/client.hpp"
 
+#include "replies.hpp"
+
 namespace canopy::cache_client {
 
-namespace {
-
-msg::failure bad_reply(std::string_view op) {
-  return {wire::error_code::internal, "the cache's reply to " + std::string(op) + " is not what the protocol says"};
-}
-
-std::optional<std::uint64_t> uint(const msgpack::object* o) {
-  if (o == nullptr || o->type != msgpack::type::POSITIVE_INTEGER) return std::nullopt;
-  return o->via.u64;
-}
-
-msg::outcome<bool> flag(const msg::outcome<msg::reply>& r, const char* name, std::string_view op) {
-  if (!r) return r.error();
-  const auto* f = wire::find(*r->result, name);
-  if (f == nullptr || f->type != msgpack::type::BOOLEAN) return bad_reply(op);
-  return f->via.boolean;
-}
-
-void write_ttl(wire::packer& p, std::optional<std::chrono::milliseconds> ttl) {
-  if (!ttl) return;
-  p.pack("ttl_ms");
-  p.pack(static_cast<std::uint64_t>(ttl->count()));
-}
-
-}  // namespace
+using detail::bad_reply;
+using detail::uint;
+using detail::write_ttl;
 
 canopy::result<std::unique_ptr<client>> client::connect(const std::string& endpoint, msg::client_options options) {
   auto c = msg::client::connect(endpoint, options);
@@ -53,23 +33,14 @@ msg::outcome<bool> client::put(const std::string& key, const wire::value& value,
 }
 
 msg::outcome<std::optional<item>> client::get(const std::string& key) {
-  auto r = call("get", 1, [&](wire::packer& p) {
+  return detail::get_of(call("get", 1, [&](wire::packer& p) {
     p.pack("key");
     p.pack(key);
-  });
-  if (!r) return r.error();
-  const auto* found = wire::find(*r->result, "found");
-  if (found == nullptr || found->type != msgpack::type::BOOLEAN) return bad_reply("get");
-  if (!found->via.boolean) return std::optional<item>();
-  const auto* value = wire::find(*r->result, "value");
-  if (value == nullptr) return bad_reply("get");
-  item it{wire::value::from_object(*value), std::nullopt};
-  if (auto ttl = uint(wire::find(*r->result, "ttl_ms"))) it.ttl_left = std::chrono::milliseconds(*ttl);
-  return std::optional<item>(std::move(it));
+  }));
 }
 
 msg::outcome<bool> client::erase(const std::string& key) {
-  return flag(call("delete", 1,
+  return detail::flag_of(call("delete", 1,
                    [&](wire::packer& p) {
                      p.pack("key");
                      p.pack(key);
@@ -109,24 +80,14 @@ msg::outcome<bool> client::mput(const std::map<std::string, wire::value>& items,
 }
 
 msg::outcome<std::map<std::string, wire::value>> client::mget(const std::vector<std::string>& keys) {
-  auto r = call("mget", 1, [&](wire::packer& p) {
+  return detail::mget_of(call("mget", 1, [&](wire::packer& p) {
     p.pack("keys");
     p.pack(keys);
-  });
-  if (!r) return r.error();
-  const auto* items = wire::find(*r->result, "items");
-  if (items == nullptr || items->type != msgpack::type::MAP) return bad_reply("mget");
-  std::map<std::string, wire::value> out;
-  for (std::uint32_t i = 0; i < items->via.map.size; ++i) {
-    const msgpack::object_kv& kv = items->via.map.ptr[i];
-    if (kv.key.type != msgpack::type::STR) return bad_reply("mget");
-    out.emplace(std::string(kv.key.via.str.ptr, kv.key.via.str.size), wire::value::from_object(kv.val));
-  }
-  return out;
+  }));
 }
 
 msg::outcome<bool> client::expire(const std::string& key, std::chrono::milliseconds ttl) {
-  return flag(call("expire", 2,
+  return detail::flag_of(call("expire", 2,
                    [&](wire::packer& p) {
                      p.pack("key");
                      p.pack(key);
@@ -136,22 +97,12 @@ msg::outcome<bool> client::expire(const std::string& key, std::chrono::milliseco
 }
 
 msg::outcome<std::vector<std::string>> client::keys(const std::string& prefix, std::uint32_t limit) {
-  auto r = call("keys", 2, [&](wire::packer& p) {
+  return detail::keys_of(call("keys", 2, [&](wire::packer& p) {
     p.pack("prefix");
     p.pack(prefix);
     p.pack("limit");
     p.pack(limit);
-  });
-  if (!r) return r.error();
-  const auto* keys = wire::find(*r->result, "keys");
-  if (keys == nullptr || keys->type != msgpack::type::ARRAY) return bad_reply("keys");
-  std::vector<std::string> out;
-  for (std::uint32_t i = 0; i < keys->via.array.size; ++i) {
-    const msgpack::object& k = keys->via.array.ptr[i];
-    if (k.type != msgpack::type::STR) return bad_reply("keys");
-    out.emplace_back(k.via.str.ptr, k.via.str.size);
-  }
-  return out;
+  }));
 }
 
 msg::outcome<std::uint64_t> client::clear() {

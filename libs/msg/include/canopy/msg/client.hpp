@@ -133,6 +133,14 @@ class client {
 // Decodes a reply frame (for clients built on other sockets: REQ, tests).
 std::optional<reply> decode_reply(std::string frame, const wire::decode_limits& limits);
 
+// A reply as an outcome: an error reply's code and message; an ok reply without a result
+// is internal. (msg::remote's replies carry transport failures as codes already.)
+inline outcome<reply> as_outcome(reply r, std::string_view op) {
+  if (!r.ok) return failure{r.code, r.message};
+  if (r.result == nullptr) return failure{wire::error_code::internal, "a reply to " + std::string(op) + " without a result"};
+  return r;
+}
+
 // For an app's client library: c.call(...) with every failure as a msg::failure — no
 // connection: unavailable; no reply in time: timeout; an error reply: its code and message;
 // an ok reply without a result: internal.
@@ -144,9 +152,7 @@ outcome<reply> call_outcome(client& c, std::string_view op, std::uint32_t arg_pa
     const bool unreachable = r.code() == errc::unavailable;
     return failure{unreachable ? wire::error_code::unavailable : wire::error_code::timeout, r.error().to_string()};
   }
-  if (!r->ok) return failure{r->code, r->message};
-  if (r->result == nullptr) return failure{wire::error_code::internal, "a reply to " + std::string(op) + " without a result"};
-  return std::move(*r);
+  return as_outcome(std::move(*r), op);
 }
 
 }  // namespace canopy::msg
