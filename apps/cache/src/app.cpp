@@ -31,7 +31,12 @@ clocks clocks_now(runtime& rt) {
 
 class server final : public gen_server {
  public:
-  server(canopy::app::context* ctx, std::shared_ptr<store> s, options o) : ctx_(ctx), store_(std::move(s)), options_(o) {}
+  server(canopy::app::context* ctx, std::shared_ptr<store> s, options o)
+      : ctx_(ctx),
+        store_(std::move(s)),
+        options_(std::move(o)),
+        items_(ctx->stats()["items"]),
+        bytes_(ctx->stats()["bytes"]) {}
 
  protected:
   result init() override {
@@ -291,8 +296,8 @@ class server final : public gen_server {
   }
 
   void publish_counts(const cache_app::stats& s) {
-    ctx_->stats()["items"] = static_cast<std::int64_t>(s.items);
-    ctx_->stats()["bytes"] = static_cast<std::int64_t>(s.bytes);
+    items_ = static_cast<std::int64_t>(s.items);
+    bytes_ = static_cast<std::int64_t>(s.bytes);
   }
 
   void snapshot() {
@@ -315,6 +320,10 @@ class server final : public gen_server {
   std::shared_ptr<store> store_;
   options options_;
   canopy::app::earliest_timer expiry_;
+  // info.stats counters updated after every request, looked up once (a lookup takes the
+  // counters' lock).
+  std::atomic<std::int64_t>& items_;
+  std::atomic<std::int64_t>& bytes_;
 };
 
 }  // namespace

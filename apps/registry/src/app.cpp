@@ -36,7 +36,14 @@ wire::error_code code_of(refusal r) {
 class server final : public gen_server {
  public:
   server(canopy::app::context* ctx, std::shared_ptr<lease_book> book, limits l)
-      : ctx_(ctx), book_(std::move(book)), limits_(l) {}
+      : ctx_(ctx),
+        book_(std::move(book)),
+        limits_(l),
+        names_(ctx->stats()["names"]),
+        leases_(ctx->stats()["leases"]),
+        groups_(ctx->stats()["groups"]),
+        registrations_(ctx->stats()["registrations"]),
+        expirations_(ctx->stats()["expirations"]) {}
 
  protected:
   result init() override {
@@ -137,7 +144,7 @@ class server final : public gen_server {
     }
     outcome<grant> g = book_->register_name(name, endpoint, std::move(meta), ttl, lease, t);
     if (refused(req, g)) return;
-    ctx_->stats()["registrations"] += 1;
+    registrations_ += 1;
     reply_grant(req, g.value);
     const std::string n(name), e(endpoint);
     ctx_->publish("registered", 2, [&](wire::packer& p) {
@@ -265,7 +272,7 @@ class server final : public gen_server {
 
   void expire(time_point t) {
     for (removed_name& r : book_->expire(t)) {
-      ctx_->stats()["expirations"] += 1;
+      expirations_ += 1;
       announce_removal(std::move(r.name), r.why);
     }
   }
@@ -282,15 +289,21 @@ class server final : public gen_server {
   void arm(time_point t) { expiry_.arm(system(), self(), t, book_->next_expiry(), expire_tick{}); }
 
   void publish_counts() {
-    ctx_->stats()["names"] = static_cast<std::int64_t>(book_->names());
-    ctx_->stats()["leases"] = static_cast<std::int64_t>(book_->leases());
-    ctx_->stats()["groups"] = static_cast<std::int64_t>(book_->groups());
+    names_ = static_cast<std::int64_t>(book_->names());
+    leases_ = static_cast<std::int64_t>(book_->leases());
+    groups_ = static_cast<std::int64_t>(book_->groups());
   }
 
   canopy::app::context* ctx_;
   std::shared_ptr<lease_book> book_;
   limits limits_;
   canopy::app::earliest_timer expiry_;
+  // info.stats counters, looked up once (a lookup takes the counters' lock).
+  std::atomic<std::int64_t>& names_;
+  std::atomic<std::int64_t>& leases_;
+  std::atomic<std::int64_t>& groups_;
+  std::atomic<std::int64_t>& registrations_;
+  std::atomic<std::int64_t>& expirations_;
 };
 
 }  // namespace
