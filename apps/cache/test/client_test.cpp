@@ -18,11 +18,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-wire::value text(const std::string& s) {
-  msgpack::sbuffer b;
-  msgpack::packer<msgpack::sbuffer>(b).pack(s);
-  return *wire::value::from_bytes(std::string(b.data(), b.size()), {});
-}
+wire::value text(const std::string& s) { return wire::value::of_str(s); }
 
 TEST(CacheClient, EveryCallAgainstALiveCache) {
   app the_app;

@@ -40,4 +40,12 @@ value value::of_int(std::int64_t v) {
   return value(std::string(buf.data(), buf.size()));
 }
 
+value value::of_str(std::string_view text) {
+  msgpack::sbuffer buf;
+  packer p(buf);
+  p.pack_str(static_cast<std::uint32_t>(text.size()));
+  p.pack_str_body(text.data(), static_cast<std::uint32_t>(text.size()));
+  return value(std::string(buf.data(), buf.size()));
+}
+
 }  // namespace canopy::wire

@@ -333,6 +333,8 @@ TEST(Value, KeepsTheExactBytesOfWhatArrived) {
 TEST(Value, IntegersAndBoundedAdoption) {
   EXPECT_EQ(value::of_int(-5).as_int(), -5);
   EXPECT_EQ(value::of_int(1LL << 40).as_int(), 1LL << 40);
+  EXPECT_EQ(value::of_str("abc").bytes(), std::string("\xa3" "abc"));
+  EXPECT_EQ(value::of_str("abc").type(), msgpack::type::STR);
   EXPECT_EQ(value().type(), msgpack::type::NIL);
   decode_failure why;
   EXPECT_FALSE(value::from_bytes(bytes({0xdd, 0xff, 0xff, 0xff, 0xff}), decode_limits{}, &why));

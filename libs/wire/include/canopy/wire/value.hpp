@@ -37,6 +37,7 @@ class value {
   // The integer it holds, if it holds one that fits.
   [[nodiscard]] std::optional<std::int64_t> as_int() const;
   static value of_int(std::int64_t v);
+  static value of_str(std::string_view text);  // a msgpack str
 
   // Appends the bytes to `out` as the next value of what a packer on `out` is writing (a
   // packer writes through at once, so this may sit between its calls).
