@@ -91,6 +91,8 @@ void dynamic_supervisor::receive(message& m) {
       for (const auto& [p, spec] : children_) (spec.type() == child_type::supervisor ? n.supervisors : n.workers)++;
       for (const auto& [k, spec] : restarting_) (spec.type() == child_type::supervisor ? n.supervisors : n.workers)++;
       reply(from, n);
+    } else if (m.get<tree_request>()) {
+      reply(from, tree());
     } else {
       system().logger().warn("dynamic supervisor {} got an unknown call: {}", self().to_string(), m.type_name());
     }
@@ -186,7 +188,42 @@ bool dynamic_supervisor::add_restart() {
   const time_point now = system().clock().now();
   std::erase_if(restart_times_, [&](time_point t) { return t <= now - options_.max_seconds; });
   restart_times_.push_back(now);
-  return restart_times_.size() <= options_.max_restarts;
+  if (restart_times_.size() > options_.max_restarts) return false;
+  ++restarts_;
+  return true;
+}
+
+supervision_tree dynamic_supervisor::tree() const {
+  supervision_tree node;
+  node.self = self();
+  node.strategy = strategy::one_for_one;
+  node.restarts = restarts_;
+  std::vector<const std::pair<const pid, child_spec>*> listed;
+  listed.reserve(std::min(children_.size(), tree_children_listed));
+  for (const auto& c : children_) listed.push_back(&c);
+  const auto by_pid = [](const auto* a, const auto* b) { return a->first < b->first; };
+  if (listed.size() > tree_children_listed) {
+    std::nth_element(listed.begin(), listed.begin() + tree_children_listed, listed.end(), by_pid);
+    listed.resize(tree_children_listed);
+  }
+  std::sort(listed.begin(), listed.end(), by_pid);
+  for (const auto* c : listed) {
+    supervision_tree kid;
+    kid.id = c->second.id();
+    kid.self = c->first;
+    kid.type = c->second.type();
+    node.children.push_back(std::move(kid));
+  }
+  for (const auto& [key, spec] : restarting_) {
+    if (node.children.size() >= tree_children_listed) break;
+    supervision_tree kid;
+    kid.id = spec.id();
+    kid.type = spec.type();
+    kid.restarting = true;
+    node.children.push_back(std::move(kid));
+  }
+  node.omitted = count() - node.children.size();
+  return node;
 }
 
 // ---- shutdown: all at once, one deadline (SEMANTICS 7) ------------------------------------

@@ -174,5 +174,30 @@ TEST_F(DynamicSupervisor, UnderASupervisor) {
   EXPECT_TRUE(dynamic_supervisor::start_child(rt, (*kids)[0].child, member_spec("x")));
 }
 
+TEST_F(DynamicSupervisor, ReportsItsTreeWithRestartsAndABoundedChildList) {
+  auto top = supervisor::start(rt, {}, {dynamic_supervisor::spec("sessions")});
+  ASSERT_TRUE(top);
+  const pid sup = supervisor::which_children(rt, *top)->at(0).child;
+  const std::size_t n = dynamic_supervisor::tree_children_listed + 20;
+  std::vector<pid> kids;
+  for (std::size_t i = 0; i < n; ++i) kids.push_back(*dynamic_supervisor::start_child(rt, sup, member_spec("m")));
+  rt.cast(kids[0], crash{});  // restarted: one restart counted
+  rt.run_until_idle();
+
+  auto tree = supervisor::tree(rt, *top);  // the parent asks its dynamic child in turn
+  ASSERT_TRUE(tree);
+  ASSERT_EQ(tree->children.size(), 1u);
+  const supervision_tree& dyn = tree->children[0];
+  EXPECT_EQ(dyn.id, "sessions");
+  EXPECT_EQ(dyn.type, child_type::supervisor);
+  EXPECT_EQ(dyn.self, sup);
+  EXPECT_EQ(dyn.restarts, 1u);
+  ASSERT_EQ(dyn.children.size(), dynamic_supervisor::tree_children_listed);
+  EXPECT_EQ(dyn.omitted, 20u);
+  for (std::size_t i = 1; i < dyn.children.size(); ++i) EXPECT_LT(dyn.children[i - 1].self, dyn.children[i].self);
+  EXPECT_EQ(dyn.children[0].id, "member");  // the spec id
+  EXPECT_TRUE(rt.is_alive(dyn.children[0].self));
+}
+
 }  // namespace
 }  // namespace canopy

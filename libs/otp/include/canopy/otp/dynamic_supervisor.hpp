@@ -72,6 +72,11 @@ class dynamic_supervisor final : public process {
   // The extra_arguments of the dynamic supervisor running this start function.
   static const std::any* current_extra_arguments();
 
+  // A tree_request is answered with at most this many children (oldest pids first, as
+  // leaves); the rest are counted in supervision_tree::omitted. A million sessions must
+  // not make a million-node reply.
+  static constexpr std::size_t tree_children_listed = 100;
+
  protected:
   void on_start() override;
   void receive(message& m) override;
@@ -87,6 +92,7 @@ class dynamic_supervisor final : public process {
   async retry(std::uint64_t key);
   task<> restart(child_spec spec);
   child_start launch(const child_spec& spec);
+  [[nodiscard]] supervision_tree tree() const;
   void begin_shutdown(exit_reason reason);
   void on_shutdown_down(const down_message& d);
   void finish_shutdown_if_done();
@@ -98,6 +104,7 @@ class dynamic_supervisor final : public process {
   std::unordered_map<std::uint64_t, child_spec> restarting_;  // failed restarts, by retry key
   std::uint64_t next_retry_key_ = 1;
   std::vector<time_point> restart_times_;
+  std::uint64_t restarts_ = 0;  // restarts made (the tree's count)
   pid parent_;
   // Shutdown state: every child told at once, awaited under one deadline.
   bool stopping_ = false;

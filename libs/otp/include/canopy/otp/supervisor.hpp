@@ -74,6 +74,9 @@ struct supervision_tree {
   std::uint64_t restarts = 0;                         // restarts this supervisor made
   bool restarting = false;
   std::vector<supervision_tree> children;
+  // Children left out of `children` (a DynamicSupervisor lists at most
+  // dynamic_supervisor::tree_children_listed of its children).
+  std::uint64_t omitted = 0;
 };
 // Renders a tree as indented text, one line per node.
 std::string render(const supervision_tree& tree);
