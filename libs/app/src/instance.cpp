@@ -37,6 +37,10 @@ context::context(runtime& rt, settings s, std::shared_ptr<spdlog::logger> log)
     : rt_(rt), settings_(std::move(s)), log_(std::move(log)) {}
 context::~context() = default;
 
+void context::add_info(std::string key, std::function<void(wire::packer&)> write_value) {
+  extra_info_.emplace_back(std::move(key), std::move(write_value));
+}
+
 void context::attach(msg::server* server, std::string app_id) {
   app_id_ = std::move(app_id);
   server_.store(server, std::memory_order_release);
@@ -59,7 +63,7 @@ constexpr const char* control_name = "app.control";
 
 void write_tree(wire::packer& p, const supervision_tree& t) {
   const bool sup = t.type == child_type::supervisor;
-  p.pack_map(sup ? 6 : 5);
+  p.pack_map((sup ? 6 : 5) + (t.omitted > 0 ? 1 : 0));
   p.pack("id");
   p.pack(t.id);
   p.pack("kind");
@@ -75,6 +79,10 @@ void write_tree(wire::packer& p, const supervision_tree& t) {
   p.pack("children");
   p.pack_array(static_cast<std::uint32_t>(t.children.size()));
   for (const supervision_tree& c : t.children) write_tree(p, c);
+  if (t.omitted > 0) {  // a dynamic supervisor lists only its first children
+    p.pack("omitted");
+    p.pack(t.omitted);
+  }
 }
 
 // Serves ping, info and tree for the whole app.
@@ -119,7 +127,7 @@ class control final : public gen_server {
     const msg::server_stats server = facts_->server->stats();
     const registration_status reg = ctx_->registration();
     req.reply_ok([&](wire::packer& p) {
-      p.pack_map(9);
+      p.pack_map(9 + static_cast<std::uint32_t>(ctx_->extra_info().size()));
       p.pack("app");
       p.pack(facts_->app);
       p.pack("version");
@@ -148,6 +156,10 @@ class control final : public gen_server {
       p.pack(server.events);
       p.pack("registry");
       write_registration(p, reg);
+      for (const auto& [key, write_value] : ctx_->extra_info()) {
+        p.pack(key);
+        write_value(p);
+      }
     });
   }
 
@@ -212,7 +224,8 @@ instance::instance(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 instance::~instance() { stop(); }
 
 canopy::result<std::unique_ptr<instance>> instance::start(application& app, settings s,
-                                                          std::shared_ptr<spdlog::logger> log) {
+                                                          std::shared_ptr<spdlog::logger> log,
+                                                          std::shared_ptr<canopy::clock> clock) {
   if (!log) log = spdlog::default_logger();
   auto p = std::make_unique<impl>();
   p->app = &app;
@@ -222,6 +235,7 @@ canopy::result<std::unique_ptr<instance>> instance::start(application& app, sett
 
   runtime_config rc;
   rc.logger = log;
+  rc.clock = std::move(clock);
   if (s.threads > 0) rc.threads = s.threads;
   rc.shutdown_timeout = s.shutdown_timeout;
   p->rt = std::make_unique<runtime>(rc);

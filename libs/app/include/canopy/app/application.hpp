@@ -26,6 +26,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -115,6 +116,15 @@ class context {
     publish_bytes(app_id_ + "." + std::string(event), std::move(buf));
   }
 
+  // An app's own field of `info` beside the kit's (the session manager's `store`):
+  // `write_value` packs exactly one value. It runs in the control process, concurrently with
+  // the app's processes, so it must only read thread-safe state. Add fields in children(),
+  // before the tree starts.
+  void add_info(std::string key, std::function<void(wire::packer&)> write_value);
+  [[nodiscard]] const std::vector<std::pair<std::string, std::function<void(wire::packer&)>>>& extra_info() const noexcept {
+    return extra_info_;
+  }
+
   // The registry app, for requests from processes (null when standalone).
   [[nodiscard]] msg::remote* registry() const noexcept { return registry_; }
   [[nodiscard]] registration_status registration() const;
@@ -134,6 +144,7 @@ class context {
   counters stats_;
   std::string app_id_;
   std::atomic<msg::server*> server_{nullptr};
+  std::vector<std::pair<std::string, std::function<void(wire::packer&)>>> extra_info_;
   msg::remote* registry_ = nullptr;
   mutable std::mutex registration_mu_;
   registration_status registration_;

@@ -22,6 +22,7 @@
 #include <string>
 
 #include "canopy/app/application.hpp"
+#include "canopy/core/clock.hpp"
 #include "canopy/core/result.hpp"
 
 namespace canopy::app {
@@ -29,9 +30,11 @@ namespace canopy::app {
 class instance {
  public:
   // errc::invalid_argument (an endpoint cannot be bound, a bad CURVE key) or
-  // errc::start_failed (a child of the tree did not start) with the reason.
+  // errc::start_failed (a child of the tree did not start) with the reason. `clock` (tests:
+  // a testing::virtual_clock) drives the runtime's timers; null: the steady clock.
   static canopy::result<std::unique_ptr<instance>> start(application& app, settings s,
-                                                         std::shared_ptr<spdlog::logger> log = nullptr);
+                                                         std::shared_ptr<spdlog::logger> log = nullptr,
+                                                         std::shared_ptr<canopy::clock> clock = nullptr);
   ~instance();
   instance(const instance&) = delete;
   instance& operator=(const instance&) = delete;
