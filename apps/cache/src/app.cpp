@@ -243,9 +243,10 @@ class server final : public gen_server {
 
   void do_keys(msg::incoming& req, time_point t) {
     const auto prefix = take(wire::optional_string_arg(req.args(), "prefix"));
+    const auto after = take(wire::optional_string_arg(req.args(), "after"));
     const std::uint64_t limit = take(wire::optional_uint_arg(req.args(), "limit")).value_or(1000);
     if (limit < 1 || limit > 100000) throw invalid_args("limit must be between 1 and 100000");
-    const std::vector<std::string> keys = store_->keys(prefix.value_or(""), limit, t);
+    const std::vector<std::string> keys = store_->keys(prefix.value_or(""), limit, t, after.value_or(""));
     one_field(req, "keys", keys);
   }
 

@@ -146,10 +146,13 @@ std::optional<std::optional<milliseconds>> store::ttl(std::string_view key, time
   return std::optional<milliseconds>(left(*it->second.expires, now));
 }
 
-std::vector<std::string> store::keys(std::string_view prefix, std::size_t limit, time_point now) const {
+std::vector<std::string> store::keys(std::string_view prefix, std::size_t limit, time_point now,
+                                     std::string_view after) const {
   std::vector<std::string> out;
   for (const auto& [k, e] : entries_)
-    if (k.compare(0, prefix.size(), prefix) == 0 && (!e.expires || *e.expires > now)) out.push_back(k);
+    if (k.compare(0, prefix.size(), prefix) == 0 && (!e.expires || *e.expires > now) &&
+        (after.empty() || std::string_view(k) > after))
+      out.push_back(k);
   const std::size_t n = std::min(limit, out.size());
   std::partial_sort(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n), out.end());
   out.resize(n);

@@ -54,6 +54,7 @@ TEST(CacheClient, EveryCallAgainstALiveCache) {
   EXPECT_EQ(got->size(), 2u);
   EXPECT_EQ(got->at("m:2"), wire::value::of_int(2));
   EXPECT_EQ(*cache.keys("m:"), (std::vector<std::string>{"m:1", "m:2"}));
+  EXPECT_EQ(*cache.keys("m:", 10, "m:1"), (std::vector<std::string>{"m:2"}));
   EXPECT_TRUE(*cache.expire("m:1", 60s));
   EXPECT_FALSE(*cache.expire("nope", 60s));
   EXPECT_TRUE(*cache.erase("m:1"));

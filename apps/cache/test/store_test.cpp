@@ -114,6 +114,10 @@ TEST_F(Store, KeysArePrefixedSortedAndLimited) {
   s.put("user:0", text("v"), 1ms, t0);  // expired by t0 + 1ms
   EXPECT_EQ(s.keys("user:", 3, t0 + 1ms), (std::vector<std::string>{"user:1", "user:10", "user:2"}));
   EXPECT_EQ(s.keys("", 100, t0 + 1ms).size(), 5u);
+  // Paging: after the last key of a page comes the next page.
+  EXPECT_EQ(s.keys("user:", 3, t0 + 1ms, "user:2"), (std::vector<std::string>{"user:3"}));
+  EXPECT_EQ(s.keys("user:", 2, t0 + 1ms, "user:1"), (std::vector<std::string>{"user:10", "user:2"}));
+  EXPECT_TRUE(s.keys("user:", 2, t0 + 1ms, "user:3").empty());
   EXPECT_EQ(s.clear(t0 + 1ms), 5u);
   EXPECT_EQ(s.stats().items, 0u);
   EXPECT_EQ(s.stats().bytes, 0u);

@@ -96,13 +96,10 @@ msg::outcome<bool> client::expire(const std::string& key, std::chrono::milliseco
               "updated", "expire");
 }
 
-msg::outcome<std::vector<std::string>> client::keys(const std::string& prefix, std::uint32_t limit) {
-  return detail::keys_of(call("keys", 2, [&](wire::packer& p) {
-    p.pack("prefix");
-    p.pack(prefix);
-    p.pack("limit");
-    p.pack(limit);
-  }));
+msg::outcome<std::vector<std::string>> client::keys(const std::string& prefix, std::uint32_t limit,
+                                                    const std::string& after) {
+  return detail::keys_of(call("keys", detail::keys_arg_pairs(after),
+                              [&](wire::packer& p) { detail::write_keys_args(p, prefix, limit, after); }));
 }
 
 msg::outcome<std::uint64_t> client::clear() {

@@ -54,15 +54,10 @@ task<msg::outcome<std::map<std::string, wire::value>>> process_client::mget(std:
   co_return detail::mget_of(msg::as_outcome(std::move(r), "mget"));
 }
 
-task<msg::outcome<std::vector<std::string>>> process_client::keys(std::string prefix, std::uint32_t limit) {
+task<msg::outcome<std::vector<std::string>>> process_client::keys(std::string prefix, std::uint32_t limit,
+                                                                  std::string after) {
   msg::reply r = co_await remote_.call(
-      "keys", 2,
-      [&](wire::packer& p) {
-        p.pack("prefix");
-        p.pack(prefix);
-        p.pack("limit");
-        p.pack(limit);
-      },
+      "keys", detail::keys_arg_pairs(after), [&](wire::packer& p) { detail::write_keys_args(p, prefix, limit, after); },
       {.timeout = timeout_});
   co_return detail::keys_of(msg::as_outcome(std::move(r), "keys"));
 }

@@ -27,6 +27,17 @@ inline void write_ttl(wire::packer& p, std::optional<std::chrono::milliseconds> 
   p.pack(static_cast<std::uint64_t>(ttl->count()));
 }
 
+inline std::uint32_t keys_arg_pairs(const std::string& after) { return after.empty() ? 2 : 3; }
+inline void write_keys_args(wire::packer& p, const std::string& prefix, std::uint32_t limit, const std::string& after) {
+  p.pack("prefix");
+  p.pack(prefix);
+  p.pack("limit");
+  p.pack(limit);
+  if (after.empty()) return;
+  p.pack("after");
+  p.pack(after);
+}
+
 inline msg::outcome<bool> flag_of(const msg::outcome<msg::reply>& r, const char* name, std::string_view op) {
   if (!r) return r.error();
   const auto* f = wire::find(*r->result, name);

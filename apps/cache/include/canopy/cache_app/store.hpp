@@ -70,8 +70,10 @@ class store {
   bool expire(std::string_view key, milliseconds ttl, time_point now);
   // ttl: nothing if there is no such key; else its time left (nothing inside: no expiry).
   [[nodiscard]] std::optional<std::optional<milliseconds>> ttl(std::string_view key, time_point now);
-  // The first `limit` live keys starting with `prefix`, sorted bytewise.
-  [[nodiscard]] std::vector<std::string> keys(std::string_view prefix, std::size_t limit, time_point now) const;
+  // The first `limit` live keys starting with `prefix`, sorted bytewise; with `after`, only
+  // keys sorting after it (the next page: `after` = the last key of the previous one).
+  [[nodiscard]] std::vector<std::string> keys(std::string_view prefix, std::size_t limit, time_point now,
+                                              std::string_view after = {}) const;
   // Removes everything; how many live entries went.
   std::size_t clear(time_point now);
 

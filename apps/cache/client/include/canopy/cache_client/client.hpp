@@ -48,7 +48,9 @@ class client {
                           std::optional<std::chrono::milliseconds> ttl = std::nullopt);
   msg::outcome<std::map<std::string, wire::value>> mget(const std::vector<std::string>& keys);
   msg::outcome<bool> expire(const std::string& key, std::chrono::milliseconds ttl);
-  msg::outcome<std::vector<std::string>> keys(const std::string& prefix = "", std::uint32_t limit = 1000);
+  // Sorted; `after` (not empty): only keys after it, for paging.
+  msg::outcome<std::vector<std::string>> keys(const std::string& prefix = "", std::uint32_t limit = 1000,
+                                              const std::string& after = "");
   msg::outcome<std::uint64_t> clear();
   msg::outcome<cache_client::stats> stats();
 

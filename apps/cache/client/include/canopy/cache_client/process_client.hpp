@@ -33,7 +33,9 @@ class process_client {
   task<msg::outcome<std::optional<item>>> get(std::string key);
   task<msg::outcome<bool>> erase(std::string key);
   task<msg::outcome<std::map<std::string, wire::value>>> mget(std::vector<std::string> keys);
-  task<msg::outcome<std::vector<std::string>>> keys(std::string prefix, std::uint32_t limit = 1000);
+  // Sorted; `after` (not empty): only keys after it, for paging.
+  task<msg::outcome<std::vector<std::string>>> keys(std::string prefix, std::uint32_t limit = 1000,
+                                                    std::string after = "");
 
  private:
   msg::remote& remote_;
