@@ -286,6 +286,7 @@ canopy::result<std::unique_ptr<instance>> instance::start(application& app, sett
 
   auto top = supervisor::start(*p->rt, app.flags(), std::move(children), std::string(app.id()) + ".sup");
   if (!top) {
+    app.stopped(*p->ctx);  // what its processes made goes before the runtime does
     p->server->stop();
     return error(errc::start_failed, "the supervision tree of " + std::string(app.id()) +
                                          " did not start: " + top.error().to_string());
@@ -317,6 +318,7 @@ bool instance::stop() {
                              impl_->shutdown_timeout.count());
   }
   impl_->ctx->attach(nullptr, std::string(impl_->app->id()));
+  impl_->app->stopped(*impl_->ctx);
   if (impl_->registry) impl_->registry->stop();  // sends the unregister the tree's stop cast
   impl_->server->stop();
   impl_->rt->shutdown();

@@ -183,6 +183,10 @@ class application {
   virtual std::vector<child_spec> children(context& ctx) = 0;
   // The registered name of the process that serves `op`, or empty: unknown_op.
   [[nodiscard]] virtual std::string_view route(std::string_view op) const = 0;
+  // After the tree stopped (also when it did not stop in time and was killed), before the
+  // runtime shuts down: release what must go before it (a msg::remote the app's processes
+  // made, say). On the stopping thread.
+  virtual void stopped(context& /*ctx*/) {}
 };
 
 }  // namespace canopy::app
