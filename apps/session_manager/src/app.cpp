@@ -1,5 +1,6 @@
 #include "canopy/session_app/app.hpp"
 
+#include "canopy/msg/curve.hpp"
 #include "canopy/otp/dynamic_supervisor.hpp"
 #include "parts.hpp"
 
@@ -38,6 +39,13 @@ void app::configure(canopy::app::config& c) {
   o.max_restarts = static_cast<unsigned>(c.integer("session_manager.max_restarts", 100, 0, 1000000));
   o.restart_period = c.milliseconds("session_manager.restart_period_ms", o.restart_period, ms(1), ms(3600000));
   o.cache_endpoint = c.string("session_manager.cache_endpoint", "");
+  o.cache_server_key = c.string("session_manager.cache_server_key", "");
+  if (!o.cache_server_key.empty()) {
+    if (auto ok = msg::check_curve_key(o.cache_server_key, "session_manager.cache_server_key"); !ok)
+      c.fail("session_manager.cache_server_key", ok.error().to_string());
+    if (!c.has("curve.secret_key_file"))
+      c.fail("session_manager.cache_server_key", "needs curve.secret_key_file (this app's own key pair)");
+  }
   o.cache_prefix = c.string("session_manager.cache_prefix", o.cache_prefix);
   o.cache_timeout = c.milliseconds("session_manager.cache_timeout_ms", o.cache_timeout, ms(1), ms(60000));
   o.cache_check = c.milliseconds("session_manager.cache_check_ms", o.cache_check, ms(10), ms(3600000));
@@ -64,6 +72,10 @@ supervisor_flags app::flags() const {
 
 std::vector<child_spec> app::children(canopy::app::context& ctx) {
   auto env = std::make_shared<manager_env>(ctx, options_, write_through_enabled(options_, ctx.config()));
+  if (!options_.cache_server_key.empty()) {
+    const std::string& secret = ctx.config().curve.secret_key;
+    if (auto pub = msg::curve_public_key(secret)) env->cache_curve = {options_.cache_server_key, *pub, secret};
+  }
   env_ = env;
   ctx.add_info("store", [env](wire::packer& p) { env->link.write_info(p); });
 

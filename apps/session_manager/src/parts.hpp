@@ -125,6 +125,7 @@ struct manager_env {
   options opts;
   cache_link link;
   session_stats stats;
+  msg::curve_client_keys cache_curve;  // CURVE to the cache, if it wants it
 };
 
 // A request the server hands a session's process. If it dies unanswered (the session ended

@@ -219,7 +219,9 @@ class store final : public gen_server {
       }
       if (!remote || remote->endpoint() != endpoint) {
         auto started = msg::remote::start(system(), endpoint,
-                                          {.linger = std::chrono::milliseconds(200), .send_timeout = opts().cache_timeout});
+                                          {.linger = std::chrono::milliseconds(200),
+                                           .send_timeout = opts().cache_timeout,
+                                           .curve = env_->cache_curve});
         if (!started) {
           link_.set_state(store_state::unavailable, "cache endpoint " + endpoint + ": " + started.error().to_string());
           settle_first_round();

@@ -13,6 +13,7 @@
 #include "canopy/cache_client/client.hpp"
 #include "canopy/msg/client.hpp"
 #include "canopy/msg/subscriber.hpp"
+#include "canopy/registry_app/app.hpp"
 #include "canopy/session_app/app.hpp"
 #include "canopy/testing/log_capture.hpp"
 #include "canopy/testing/virtual_clock.hpp"
@@ -263,6 +264,25 @@ TEST_F(Sessions, IdleSessionsExpireAndActivityResetsTheTimer) {
   EXPECT_EQ(field(call("count"), "count")->via.u64, 0u);
 }
 
+TEST_F(Sessions, AShortIdleTimeoutExpiresOnTheRealClock) {
+  start();
+  ASSERT_TRUE(open("quick", 200).ok);
+  const auto opened = std::chrono::steady_clock::now();
+  ASSERT_TRUE(on_user("get", "quick").ok);
+  EXPECT_TRUE(testing::wait_until([&] { return on_user("get", "quick").code == wire::error_code::not_found; }));
+  EXPECT_GE(std::chrono::steady_clock::now() - opened, 200ms);  // not before its time
+}
+
+TEST_F(Sessions, PastMaxSessionsOpenIsOverloaded) {
+  start({.max_sessions = 2});
+  ASSERT_TRUE(open("a").ok);
+  ASSERT_TRUE(open("b").ok);
+  EXPECT_EQ(open("c").code, wire::error_code::overloaded);
+  EXPECT_TRUE(open("a").ok);  // an existing session still opens
+  ASSERT_TRUE(on_user("close", "b").ok);
+  EXPECT_TRUE(open("c").ok);  // room again
+}
+
 TEST_F(Sessions, AShorterIdleTimeoutGivenWithOpenTakesEffectAtOnce) {
   auto clk = std::make_shared<testing::virtual_clock>();
   start({}, clk);
@@ -448,6 +468,41 @@ TEST_F(SessionsWithCache, ARestartedManagerRestoresItsSessions) {
   EXPECT_EQ(field(send("alice", "third"), "seq")->via.u64, 3u);
   EXPECT_EQ(field(call("count"), "count")->via.u64, 1501u);
   EXPECT_FALSE(field(open("bulk1499"), "created")->via.boolean);
+}
+
+TEST_F(SessionsWithCache, TheCacheIsFoundThroughTheRegistry) {
+  registry_app::app registry;
+  auto reg = canopy::app::instance::start(registry, loopback(), logs.logger());
+  ASSERT_TRUE(reg) << reg.error().to_string();
+  canopy::app::settings cs = loopback();
+  cs.registry = (*reg)->endpoint();
+  auto c = canopy::app::instance::start(cache, cs, logs.logger());
+  ASSERT_TRUE(c) << c.error().to_string();
+  cache_running = std::move(*c);
+  auto cc = cache_client::client::connect(cache_running->endpoint());
+  ASSERT_TRUE(cc);
+  cache_cli = std::move(*cc);
+
+  options o;  // cache_endpoint "": ask the registry
+  o.cache_check = 50ms;
+  the_app.set_options(o);
+  canopy::app::settings ss = loopback();
+  ss.registry = (*reg)->endpoint();
+  auto i = canopy::app::instance::start(the_app, ss, logs.logger());
+  ASSERT_TRUE(i) << i.error().to_string();
+  running = std::move(*i);
+  auto mc = msg::client::connect(running->endpoint());
+  ASSERT_TRUE(mc);
+  cli = std::move(*mc);
+  ASSERT_TRUE(testing::wait_until([&] { return store_state() == "available"; }));
+  msg::reply info = call("info");
+  EXPECT_EQ(str(wire::find(*field(info, "store"), "endpoint")), cache_running->endpoint());
+  ASSERT_TRUE(open("found").ok);
+  EXPECT_TRUE(cached("found"));
+  cli.reset();
+  running->stop();
+  cache_running->stop();
+  (*reg)->stop();
 }
 
 TEST_F(SessionsWithCache, WithTheCacheDownSessionsWorkAndAreWrittenWhenItReturns) {

@@ -48,6 +48,9 @@ struct options {
   // Write-through: "" finds the cache app through the registry; "none" turns it off;
   // anything else is the cache's request endpoint.
   std::string cache_endpoint;
+  // The cache's CURVE public key, when the cache requires CURVE; this app then uses its own
+  // key pair ([curve] secret_key_file), whose public key the cache must allow.
+  std::string cache_server_key;
   std::string cache_prefix = "session:";
   std::chrono::milliseconds cache_timeout{500};             // per cache request
   std::chrono::milliseconds cache_check{1000};              // probe interval
