@@ -40,8 +40,9 @@ TEST(SessionManagerBinary, ABadConfigIsRefusedWithOneClearLine) {
 }
 
 TEST(SessionManagerBinary, ServesThenStopsCleanlyOnSigterm) {
-  subprocess p({CANOPY_SESSION_BINARY, "--endpoint", "tcp://127.0.0.1:0", "--events", "tcp://127.0.0.1:0",
-                "--registry", "none"});
+  // The shipped config, as it is (every key at its default), with the addresses overridden.
+  subprocess p({CANOPY_SESSION_BINARY, "--config", CANOPY_SESSION_CONFIG, "--endpoint", "tcp://127.0.0.1:0",
+                "--events", "tcp://127.0.0.1:0", "--registry", "none"});
   auto line = p.wait_for_line("serving on");
   ASSERT_TRUE(line) << p.output();
   auto c = msg::client::connect(endpoint_in(*line));
