@@ -13,13 +13,9 @@ constexpr std::uint64_t format_version = 1;
 
 std::string packed(const msgpack::object& o) { return std::string(wire::value::from_object(o).bytes()); }
 
-wire::value adopt(msgpack::sbuffer& buf) {
-  wire::decode_limits limits;
-  limits.max_message_bytes = std::max<std::size_t>(buf.size(), limits.max_message_bytes);
-  limits.max_str = limits.max_bin = limits.max_message_bytes;
-  // What we packed ourselves always passes; the check is the same one every value gets.
-  return *wire::value::from_bytes(std::string(buf.data(), buf.size()), limits);
-}
+// What the packer made here: one value by construction (the parts written raw are values
+// that were checked, or packed, before).
+wire::value adopt(const msgpack::sbuffer& buf) { return wire::value::from_packed(std::string(buf.data(), buf.size())); }
 
 bool fail(std::string* why, std::string text) {
   if (why != nullptr) *why = std::move(text);
@@ -128,6 +124,15 @@ wire::value record::encode() const {
 }
 
 std::optional<record> record::decode(std::string_view bytes, const record_limits& limits, std::string* why) {
+  // Bounded first: the bytes come from another app (the cache), so a container that
+  // claims more elements than there are bytes must not reach msgpack's allocator.
+  wire::decode_limits bounds;
+  bounds.max_message_bytes = bounds.max_str = bounds.max_bin = std::size_t{64} << 20;
+  bounds.max_depth = 64 + 3;  // a request's own depth limit, inside the record's map and list
+  if (auto refused = wire::check_value(bytes, bounds)) {
+    fail(why, refused->message);
+    return std::nullopt;
+  }
   msgpack::object_handle h;
   try {
     h = msgpack::unpack(bytes.data(), bytes.size());

@@ -5,6 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "../fuzz/record_property.hpp"
 #include "canopy/wire/codec.hpp"
 
 namespace canopy::session_app {
@@ -178,6 +183,24 @@ TEST(SessionRecord, TheWorstCaseBoundsTheEncodedSize) {
   ASSERT_EQ(r.merge(data.get(), limits), refusal::none);
   for (int i = 0; i < 3; ++i) r.append(wire::value::of_str(std::string(45, 'm')), ~0ull >> 1, limits);
   EXPECT_LE(r.encode().bytes().size(), record::max_encoded_bytes(limits, 10));
+}
+
+TEST(SessionRecord, AContainerClaimingMoreThanItHoldsIsRefusedBeforeAllocating) {
+  std::string why;
+  EXPECT_FALSE(record::decode(std::string("\xdd\xff\xff\xff\xff", 5), {}, &why));
+  EXPECT_FALSE(why.empty());
+}
+
+// The fuzzer's corpus (seeds and every finding) through the same property on each build.
+TEST(SessionRecordFuzzCorpus, EveryFileHoldsTheProperty) {
+  std::size_t files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(CANOPY_RECORD_CORPUS_DIR)) {
+    std::ifstream in(entry.path(), std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ++files;
+    EXPECT_EQ(fuzz::check_record_bytes(bytes), "") << entry.path();
+  }
+  EXPECT_GE(files, 5u);
 }
 
 }  // namespace

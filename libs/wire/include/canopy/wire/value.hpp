@@ -26,6 +26,9 @@ class value {
   static value from_object(const msgpack::object& o);
   // Adopts bytes that must hold exactly one value within `limits` (a snapshot file, say).
   static std::optional<value> from_bytes(std::string bytes, const decode_limits& limits, decode_failure* why = nullptr);
+  // Adopts bytes this process packed itself with msgpack's packer (one complete value by
+  // construction): not checked, so never give it bytes from outside.
+  static value from_packed(std::string bytes) { return value(std::move(bytes)); }
 
   [[nodiscard]] std::string_view bytes() const noexcept { return bytes_; }
   // Heap and inline bytes this value takes (for a cache's max_bytes).
