@@ -59,10 +59,17 @@ class cache_link {
   void set_remote(std::shared_ptr<msg::remote> r);  // a new endpoint: the old remote is kept until stop
   void set_state(store_state s, std::string last_error = {});
 
-  // A write or delete for `user` failed: the cache counts as unavailable until the store's
-  // next probe answers.
+  // A write or delete for `user` failed for want of the cache (the transport's codes:
+  // unavailable, timeout, overloaded, internal): it counts as unavailable until the store's
+  // next probe answers, and the write is owed.
   void write_failed(std::string_view user, std::string why);
   void delete_failed(std::string_view user, std::string why);
+  // Whether a cache error means the cache is away (above) rather than refusing this one
+  // record (too_large, invalid_args: retrying would fail the same way).
+  [[nodiscard]] static bool is_outage(wire::error_code code) noexcept {
+    return code == wire::error_code::unavailable || code == wire::error_code::timeout ||
+           code == wire::error_code::overloaded || code == wire::error_code::internal;
+  }
   void note_dirty(std::string_view user);    // written when the cache is back
   void note_deleted(std::string_view user);  // deleted from the cache when it is back
   [[nodiscard]] std::vector<std::string> take_dirty();
@@ -103,6 +110,7 @@ struct session_stats {
         messages(c["messages"]),
         store_writes(c["store_writes"]),
         store_failures(c["store_failures"]),
+        store_refused(c["store_refused"]),
         restored(c["restored"]),
         restore_skipped(c["restore_skipped"]) {}
   std::atomic<std::int64_t>& sessions;
@@ -113,6 +121,7 @@ struct session_stats {
   std::atomic<std::int64_t>& messages;
   std::atomic<std::int64_t>& store_writes;
   std::atomic<std::int64_t>& store_failures;
+  std::atomic<std::int64_t>& store_refused;  // records the cache would not take
   std::atomic<std::int64_t>& restored;
   std::atomic<std::int64_t>& restore_skipped;
 };

@@ -321,9 +321,15 @@ class session final : public gen_server {
     msg::outcome<bool> written = co_await put;
     if (written) {
       env_->stats.store_writes += 1;
-    } else {
+    } else if (cache_link::is_outage(written.code())) {
       env_->stats.store_failures += 1;
       link.write_failed(user(), written.error().to_string());
+    } else {
+      // The cache refuses this record itself (a value nested deeper or larger than it takes):
+      // the session goes on in memory; writing it again would fail the same way.
+      env_->stats.store_refused += 1;
+      env_->ctx->log().warn("canopy-session-manager: the cache refused session {}: {}", user(),
+                            written.error().to_string());
     }
   }
 
@@ -339,7 +345,7 @@ class session final : public gen_server {
     std::string key = link.key_of(user());
     auto erase = cache.erase(std::move(key));
     msg::outcome<bool> erased = co_await erase;
-    if (!erased) {
+    if (!erased && cache_link::is_outage(erased.code())) {
       env_->stats.store_failures += 1;
       link.delete_failed(user(), erased.error().to_string());
     }

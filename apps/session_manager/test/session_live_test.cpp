@@ -440,6 +440,30 @@ TEST_F(SessionsWithCache, EveryChangeIsInTheCacheBeforeItIsAcknowledged) {
   EXPECT_FALSE(cached("alice"));
 }
 
+TEST_F(SessionsWithCache, ARecordTheCacheRefusesIsNotAnOutage) {
+  start_cache();
+  start_manager(cache_running->endpoint());
+  ASSERT_TRUE(testing::wait_until([&] { return store_state() == "available"; }));
+  ASSERT_TRUE(open("deep").ok);
+  // A message nested as deep as a request may be: inside the cache's put request it sits
+  // deeper than the cache's decode limit, so the cache answers too_large for that record.
+  const int depth = static_cast<int>(wire::decode_limits{}.max_depth) - 4;
+  msg::reply sent = call("send", 2, [&](wire::packer& p) {
+    p.pack("user");
+    p.pack("deep");
+    p.pack("message");
+    for (int i = 0; i < depth; ++i) p.pack_array(1);
+    p.pack(1);
+  });
+  ASSERT_TRUE(sent.ok) << sent.message;  // kept in memory
+  EXPECT_EQ(store_state(), "available");  // the cache is there: nothing is owed or retried
+  msg::reply info = call("info");
+  EXPECT_EQ(wire::find(*field(info, "stats"), "store_refused")->via.i64, 1);
+  EXPECT_EQ(wire::find(*field(info, "store"), "dirty")->via.u64, 0u);
+  ASSERT_TRUE(open("plain").ok);
+  EXPECT_TRUE(cached("plain"));
+}
+
 TEST_F(SessionsWithCache, ARestartedManagerRestoresItsSessions) {
   start_cache();
   start_manager(cache_running->endpoint());

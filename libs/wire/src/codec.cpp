@@ -34,7 +34,36 @@ class bounded_walk : public msgpack::null_visitor {
  public:
   bounded_walk(const decode_limits& limits, std::size_t frame_bytes) : limits_(limits), frame_bytes_(frame_bytes) {}
 
-  bool visit_str(const char*, std::uint32_t size) { return sized("a string", size, limits_.max_str); }
+  bool visit_str(const char* data, std::uint32_t size) {
+    if (in_top_key_ && std::string_view(data, size) == "id") {
+      ids_seen_ += 1;
+      next_value_is_id_ = true;
+    }
+    return sized("a string", size, limits_.max_str);
+  }
+  // The top-level map's "id", kept while walking so that a value past a limit later in the
+  // request is answered too_large *with* its id (clients write id first).
+  bool start_map_key() {
+    in_top_key_ = depth_ == 1;
+    return true;
+  }
+  bool end_map_key() {
+    in_top_key_ = false;
+    return true;
+  }
+  bool start_map_value() {
+    value_is_id_ = depth_ == 1 && next_value_is_id_;
+    next_value_is_id_ = false;
+    return true;
+  }
+  bool end_map_value() {
+    value_is_id_ = false;
+    return true;
+  }
+  bool visit_positive_integer(std::uint64_t v) {
+    if (value_is_id_) id_ = v;
+    return true;
+  }
   bool visit_bin(const char*, std::uint32_t size) { return sized("a binary", size, limits_.max_bin); }
   bool visit_ext(const char*, std::uint32_t size) { return sized("an ext value", size, limits_.max_ext); }
   bool start_array(std::uint32_t n) { return open("an array", n, n, limits_.max_array); }
@@ -56,7 +85,11 @@ class bounded_walk : public msgpack::null_visitor {
 
  private:
   bool refuse(error_code code, std::string message) {
-    if (!failure) failure = decode_failure{code, std::move(message), std::nullopt};
+    // A limit passed in a well-formed request keeps the id read so far (a duplicated id is
+    // nil, as in decode_request); malformed input has none.
+    std::optional<std::uint64_t> id;
+    if (code == error_code::too_large && ids_seen_ == 1) id = id_;
+    if (!failure) failure = decode_failure{code, std::move(message), id};
     return false;
   }
   bool sized(const char* what, std::uint32_t size, std::size_t limit) {
@@ -83,6 +116,9 @@ class bounded_walk : public msgpack::null_visitor {
   std::size_t frame_bytes_;
   std::size_t declared_ = 0;
   std::size_t depth_ = 0;
+  bool in_top_key_ = false, next_value_is_id_ = false, value_is_id_ = false;
+  unsigned ids_seen_ = 0;
+  std::optional<std::uint64_t> id_;
 };
 
 // Strings, binaries and ext point into the frame (which the request keeps alive).

@@ -204,6 +204,7 @@ TEST(DecodeRequest, LimitsAreConfigurable) {
                              tight);
   EXPECT_EQ(deep.failure().code, error_code::too_large);
   EXPECT_NE(deep.failure().message.find("nesting"), std::string::npos);
+  EXPECT_EQ(deep.failure().id, 7u);  // read before the limit was passed: the reply carries it
 
   auto long_str = decode_request(request_with(
                                      [](packer& p) {
@@ -227,6 +228,34 @@ TEST(DecodeRequest, LimitsAreConfigurable) {
                                        1),
                                    tight);
   EXPECT_EQ(long_array.failure().code, error_code::too_large);
+  EXPECT_EQ(long_array.failure().id, 7u);
+  EXPECT_EQ(too_big.failure().id, std::nullopt);  // past max_message_bytes: never read
+
+  // A nested "id" is not the request's; a duplicated one is nobody's.
+  auto nested_id = decode_request(packed([](packer& p) {
+                                    p.pack_map(2);
+                                    p.pack("args");
+                                    p.pack_map(1);
+                                    p.pack("id");
+                                    p.pack(9u);
+                                    p.pack("x");
+                                    p.pack("123456789");
+                                  }),
+                                  tight);
+  EXPECT_EQ(nested_id.failure().code, error_code::too_large);
+  EXPECT_EQ(nested_id.failure().id, std::nullopt);
+  auto twice = decode_request(packed([](packer& p) {
+                                p.pack_map(3);
+                                p.pack("id");
+                                p.pack(1u);
+                                p.pack("id");
+                                p.pack(2u);
+                                p.pack("x");
+                                p.pack("123456789");
+                              }),
+                              tight);
+  EXPECT_EQ(twice.failure().code, error_code::too_large);
+  EXPECT_EQ(twice.failure().id, std::nullopt);
 }
 
 TEST(DecodeRequest, ValuesKeepTheirMsgpackTypes) {
