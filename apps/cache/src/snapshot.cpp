@@ -1,5 +1,7 @@
 #include "canopy/cache_app/snapshot.hpp"
 
+#include "canopy/app/files.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -18,31 +20,8 @@ constexpr char magic[8] = {'C', 'N', 'P', 'Y', 'C', 'S', 'H', '1'};
 constexpr char trailer[4] = {'E', 'N', 'D', '!'};
 constexpr std::uint32_t version = 1;
 
-// CRC-32 (IEEE 802.3, reflected, as zlib's): a table built once.
-class crc32 {
- public:
-  void add(const void* data, std::size_t n) noexcept {
-    static const std::array<std::uint32_t, 256> table = [] {
-      std::array<std::uint32_t, 256> t{};
-      for (std::uint32_t i = 0; i < 256; ++i) {
-        std::uint32_t c = i;
-        for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        t[i] = c;
-      }
-      return t;
-    }();
-    const auto* p = static_cast<const unsigned char*>(data);
-    for (std::size_t i = 0; i < n; ++i) crc_ = table[(crc_ ^ p[i]) & 0xFF] ^ (crc_ >> 8);
-  }
-  [[nodiscard]] std::uint32_t value() const noexcept { return crc_ ^ 0xFFFFFFFFu; }
-
- private:
-  std::uint32_t crc_ = 0xFFFFFFFFu;
-};
-
-std::string system_error(const std::string& what, const std::string& path) {
-  return what + " " + path + ": " + std::strerror(errno);
-}
+using canopy::app::crc32;
+using canopy::app::system_error;
 
 // Buffered writes to a file descriptor, with the CRC of everything written.
 class writer {
@@ -116,51 +95,32 @@ class reader {
 }  // namespace
 
 canopy::result<std::uint64_t> write_snapshot(const store& s, const std::string& path, clocks now) {
-  const std::filesystem::path target(path);
-  std::error_code ec;
-  if (target.has_parent_path()) std::filesystem::create_directories(target.parent_path(), ec);
-  const std::string temp = path + ".tmp";
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return error(errc::invalid_argument, system_error("cannot create", temp));
-  writer w(fd);
-  w.bytes(magic, sizeof magic);
-  w.number<std::uint32_t>(version);
   std::uint64_t count = 0;
-  s.each_oldest_first([&](const std::string&, const wire::value&, const std::optional<time_point>&) { ++count; });
-  w.number<std::uint64_t>(count);
-  s.each_oldest_first([&](const std::string& key, const wire::value& value, const std::optional<time_point>& expires) {
-    w.number<std::uint32_t>(static_cast<std::uint32_t>(key.size()));
-    w.bytes(key.data(), key.size());
-    w.number<std::uint32_t>(static_cast<std::uint32_t>(value.bytes().size()));
-    w.bytes(value.bytes().data(), value.bytes().size());
-    std::int64_t wall = 0;
-    if (expires)
-      wall = now.wall_ms + std::chrono::duration_cast<std::chrono::milliseconds>(*expires - now.mono).count();
-    w.number<std::int64_t>(expires ? std::max<std::int64_t>(wall, 1) : 0);
+  auto replaced = canopy::app::replace_file(path, [&](int fd) -> canopy::result<void> {
+    writer w(fd);
+    w.bytes(magic, sizeof magic);
+    w.number<std::uint32_t>(version);
+    s.each_oldest_first([&](const std::string&, const wire::value&, const std::optional<time_point>&) { ++count; });
+    w.number<std::uint64_t>(count);
+    s.each_oldest_first([&](const std::string& key, const wire::value& value, const std::optional<time_point>& expires) {
+      w.number<std::uint32_t>(static_cast<std::uint32_t>(key.size()));
+      w.bytes(key.data(), key.size());
+      w.number<std::uint32_t>(static_cast<std::uint32_t>(value.bytes().size()));
+      w.bytes(value.bytes().data(), value.bytes().size());
+      std::int64_t wall = 0;
+      if (expires)
+        wall = now.wall_ms + std::chrono::duration_cast<std::chrono::milliseconds>(*expires - now.mono).count();
+      w.number<std::int64_t>(expires ? std::max<std::int64_t>(wall, 1) : 0);
+    });
+    const std::uint32_t crc = w.crc();
+    unsigned char c[4];
+    for (int i = 0; i < 4; ++i) c[i] = static_cast<unsigned char>(crc >> (8 * i));
+    w.raw(c, 4);
+    w.raw(trailer, 4);
+    if (!w.flush()) return error(errc::io, system_error("cannot write", path + ".tmp"));
+    return {};
   });
-  const std::uint32_t crc = w.crc();
-  unsigned char c[4];
-  for (int i = 0; i < 4; ++i) c[i] = static_cast<unsigned char>(crc >> (8 * i));
-  w.raw(c, 4);
-  w.raw(trailer, 4);
-  const bool written = w.flush() && ::fsync(fd) == 0;
-  const std::string why = written ? std::string() : system_error("cannot write", temp);
-  ::close(fd);
-  if (!written) {
-    ::unlink(temp.c_str());
-    return error(errc::invalid_argument, why);
-  }
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
-    const std::string rename_why = system_error("cannot rename onto", path);
-    ::unlink(temp.c_str());
-    return error(errc::invalid_argument, rename_why);
-  }
-  // The rename is durable once the directory is.
-  const std::string dir = target.has_parent_path() ? target.parent_path().string() : std::string(".");
-  if (const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  if (!replaced) return replaced.error();
   return count;
 }
 

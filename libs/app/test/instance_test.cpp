@@ -223,6 +223,13 @@ std::string registry_state(msg::client& c) {
   return wire::find(*wire::find(*r->result, "registry"), "state")->as<std::string>();
 }
 
+std::string registry_lease(msg::client& c) {
+  auto r = c.call("info", 10s);
+  if (!r || !r->ok) return "";
+  const msgpack::object* lease = wire::find(*wire::find(*r->result, "registry"), "lease");
+  return lease ? lease->as<std::string>() : std::string();
+}
+
 TEST_F(Instance, RegistersRenewsAndRegistersAgainWhenForgotten) {
   stand_in_registry reg;
   settings s = loopback(reg.srv->endpoint());
@@ -240,6 +247,13 @@ TEST_F(Instance, RegistersRenewsAndRegistersAgainWhenForgotten) {
     reg.forget = true;
   }
   ASSERT_TRUE(testing::wait_until([&] { return reg.count("register") >= 2; }));
+  {
+    std::lock_guard lk(reg.mu);
+    reg.forget = false;
+  }
+  // Stop only once the app holds its new lease: a register still in flight at the stop has
+  // no lease to withdraw yet (the registry lets that one lapse after its ttl).
+  ASSERT_TRUE(testing::wait_until([&] { return registry_lease(*cli) != "L1" && !registry_lease(*cli).empty(); }));
   running->stop();
   ASSERT_TRUE(testing::wait_until([&] { return reg.count("unregister") == 1; }));
 }

@@ -19,7 +19,7 @@ struct errc_name {
   errc code;
   std::string_view name;
 };
-constexpr std::array<errc_name, 18> errc_names{{
+constexpr std::array<errc_name, 19> errc_names{{
     {errc::noproc, "noproc"},
     {errc::timeout, "timeout"},
     {errc::exited, "exited"},
@@ -38,6 +38,7 @@ constexpr std::array<errc_name, 18> errc_names{{
     {errc::restarting, "restarting"},
     {errc::max_children, "max_children"},
     {errc::unavailable, "unavailable"},
+    {errc::io, "io"},
 }};
 }  // namespace
 

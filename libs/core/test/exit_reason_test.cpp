@@ -33,7 +33,7 @@ TEST(ExitReason, ComparesByKindAndText) {
 TEST(Errc, RoundTripsThroughItsName) {
   for (errc c : {errc::noproc, errc::timeout, errc::exited, errc::calling_self, errc::bad_reply,
                  errc::already_registered, errc::not_registered, errc::invalid_argument,
-                 errc::shutting_down}) {
+                 errc::shutting_down, errc::unavailable, errc::io}) {
     EXPECT_EQ(errc_from_string(to_string(c)), c);
   }
   EXPECT_FALSE(errc_from_string("nonsense").has_value());

@@ -34,6 +34,7 @@ enum class errc : unsigned char {
   restarting = 16,         // the child is waiting for a restart retry
   max_children = 17,       // a dynamic supervisor is full
   unavailable = 18,        // a remote peer cannot be reached (no connection took the request)
+  io = 19,                 // a file operation failed (context: the path and the OS's reason)
 };
 
 [[nodiscard]] std::string_view to_string(errc code) noexcept;
