@@ -255,7 +255,12 @@ TEST_F(Instance, RegistersRenewsAndRegistersAgainWhenForgotten) {
   // no lease to withdraw yet (the registry lets that one lapse after its ttl).
   ASSERT_TRUE(testing::wait_until([&] { return registry_lease(*cli) != "L1" && !registry_lease(*cli).empty(); }));
   running->stop();
-  ASSERT_TRUE(testing::wait_until([&] { return reg.count("unregister") == 1; }));
+  ASSERT_TRUE(testing::wait_until([&] { return reg.count("unregister") == 1; })) << [&] {
+    std::lock_guard lk(reg.mu);
+    std::string all;
+    for (auto& o : reg.ops) all += o + " ";
+    return all;
+  }();
 }
 
 TEST_F(Instance, KeepsWorkingWhileTheRegistryIsDown) {

@@ -345,7 +345,10 @@ remote::call_awaiter remote::start_call(detail::outgoing out) {
 }
 
 void remote::start_cast(detail::outgoing out) {
-  rt_.cast(gateway_, std::move(out));  // not a call: the gateway hands it on with no reply address
+  // Straight to the I/O thread's queue, not through the gateway: a cast made just before
+  // stop() (an app's unregister as its tree stops) is then in the queue the I/O thread
+  // drains before it closes, instead of in a gateway's mailbox nobody reads any more.
+  if (!io_->submit(reply_address{}, std::move(out))) io_->unavailable.fetch_add(1, std::memory_order_relaxed);
 }
 
 reply remote::call_awaiter::settle(canopy::result<reply> r) {
