@@ -59,6 +59,7 @@ struct outcome {
   wire::error_code code = wire::error_code::internal;
   std::uint64_t value = 0;
   std::string message;
+  std::uint64_t asked = 0;  // the n this caller sent
 };
 
 class outcomes {
@@ -106,7 +107,7 @@ class asker final : public process {
             p.pack(n);
           },
           options_);
-      out_->push({r.ok, r.code, r.ok ? r.result->via.u64 : 0, r.message});
+      out_->push({r.ok, r.code, r.ok ? r.result->via.u64 : 0, r.message, n});
     }
   }
 
@@ -171,9 +172,15 @@ TEST_F(Remote, RepliesInAnyOrderReachTheirOwnCallers) {
   ASSERT_TRUE(testing::wait_until([&] { return svc->held() == 3; }));
   svc->release();  // answers 3, 2, 1
   ASSERT_TRUE(out->wait_for(3));
+  // Each caller got the reply to its own request (the order the three processes record
+  // them in is the schedulers', not the replies').
   std::vector<std::uint64_t> values;
-  for (const outcome& o : out->all()) values.push_back(o.value);
-  EXPECT_EQ(values, (std::vector<std::uint64_t>{3, 2, 1}));
+  for (const outcome& o : out->all()) {
+    EXPECT_EQ(o.value, o.asked);
+    values.push_back(o.value);
+  }
+  std::sort(values.begin(), values.end());
+  EXPECT_EQ(values, (std::vector<std::uint64_t>{1, 2, 3}));
 }
 
 TEST_F(Remote, AWaitingCallerDoesNotHoldItsSchedulerThread) {
