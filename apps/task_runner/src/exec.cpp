@@ -40,7 +40,7 @@ struct exec_child {
   void abandon() {
     std::lock_guard lk(mu);
     abandoned = true;
-    if (pid > 0) ::kill(pid, SIGKILL);
+    if (pid > 0) ::kill(-pid, SIGKILL);  // the child's whole process group: its own children too
   }
 };
 
@@ -106,6 +106,12 @@ class exec_pool {
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, out[1], 1);
     posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+    // Its own process group, so a kill reaches what it starts too (a shell's children hold
+    // the output pipes open).
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attr, 0);
     std::vector<char*> args;
     for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
@@ -113,10 +119,11 @@ class exec_pool {
     int spawned;
     {
       std::lock_guard lk(child.mu);
-      spawned = child.abandoned ? ECANCELED : ::posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ);
+      spawned = child.abandoned ? ECANCELED : ::posix_spawn(&pid, args[0], &fa, &attr, args.data(), environ);
       if (spawned == 0) child.pid = pid;
     }
     posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
     ::close(out[1]);
     ::close(err[1]);
     if (spawned != 0) {
