@@ -75,6 +75,8 @@ void dynamic_supervisor::receive(message& m) {
     const reply_address from = m.reply_to();
     if (auto* r = m.get<start_child_request>()) {
       do_start_child(std::move(r->spec), from);
+    } else if (auto* batch = m.get<start_children_batch>()) {
+      do_start_children(std::move(batch->specs), from);
     } else if (auto* t = m.get<dynamic_terminate_request>()) {
       do_terminate_child(t->child, from);
     } else if (m.get<which_children_request>()) {
@@ -109,18 +111,35 @@ void dynamic_supervisor::receive(message& m) {
   if (auto* r = m.get<retry_dynamic>()) retry(r->key);
 }
 
+std::optional<error> dynamic_supervisor::refusal(const child_spec& spec) const {
+  if (auto valid = spec.validate(); !valid) return valid.error();
+  if (count() >= options_.max_children) return error(errc::max_children, std::to_string(options_.max_children));  // 26
+  return std::nullopt;
+}
+
 async dynamic_supervisor::do_start_child(child_spec spec, reply_address from) {
-  if (auto valid = spec.validate(); !valid) {
-    reply(from, canopy::result<pid>(valid.error()));
-    co_return;
-  }
-  if (count() >= options_.max_children) {  // SEMANTICS 26
-    reply(from, canopy::result<pid>(error(errc::max_children, std::to_string(options_.max_children))));
+  if (auto refused = refusal(spec)) {
+    reply(from, canopy::result<pid>(std::move(*refused)));
     co_return;
   }
   auto started = co_await launch(spec);
   if (started) children_.emplace(*started, std::move(spec));
   reply(from, std::move(started));  // an ignore is answered as errc::ignored, nothing kept
+}
+
+async dynamic_supervisor::do_start_children(std::vector<child_spec> specs, reply_address from) {
+  std::vector<canopy::result<pid>> started;
+  started.reserve(specs.size());
+  for (child_spec& spec : specs) {
+    if (auto refused = refusal(spec)) {
+      started.emplace_back(std::move(*refused));
+      continue;
+    }
+    auto one = co_await launch(spec);
+    if (one) children_.emplace(*one, std::move(spec));
+    started.push_back(std::move(one));
+  }
+  reply(from, std::move(started));
 }
 
 async dynamic_supervisor::do_terminate_child(pid child, reply_address from) {

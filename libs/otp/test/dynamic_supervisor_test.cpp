@@ -174,6 +174,43 @@ TEST_F(DynamicSupervisor, UnderASupervisor) {
   EXPECT_TRUE(dynamic_supervisor::start_child(rt, (*kids)[0].child, member_spec("x")));
 }
 
+// A process that starts a batch in one call: each spec answered in order, as start_child
+// would (max_children counted as it goes).
+class batch_starter final : public process {
+ public:
+  batch_starter(pid sup, std::vector<child_spec> specs, std::shared_ptr<std::vector<canopy::result<pid>>> out)
+      : sup_(std::move(sup)), specs_(std::move(specs)), out_(std::move(out)) {}
+
+ protected:
+  void on_start() override { go(); }
+  void receive(message&) override {}
+
+ private:
+  async go() {
+    start_children_batch ask{std::move(specs_)};
+    auto got = co_await call<std::vector<canopy::result<pid>>>(sup_, std::move(ask));
+    if (got) *out_ = std::move(*got);
+  }
+  pid sup_;
+  std::vector<child_spec> specs_;
+  std::shared_ptr<std::vector<canopy::result<pid>>> out_;
+};
+
+TEST_F(DynamicSupervisor, StartsABatchOfChildrenInOneCall) {
+  auto sup = dynamic_supervisor::start(rt, {.max_children = 2});
+  auto out = std::make_shared<std::vector<canopy::result<pid>>>();
+  std::vector<child_spec> specs = {member_spec("a"), child_spec("bad", nullptr), member_spec("b"), member_spec("c")};
+  rt.spawn<batch_starter>(*sup, std::move(specs), out);
+  rt.run_until_idle();
+  ASSERT_EQ(out->size(), 4u);
+  ASSERT_TRUE((*out)[0]);
+  EXPECT_EQ((*out)[1].code(), errc::invalid_argument);  // no start function
+  ASSERT_TRUE((*out)[2]);
+  EXPECT_EQ((*out)[3].code(), errc::max_children);      // two already
+  EXPECT_EQ(*rt.call<std::string>(*(*out)[2], whoami{}), "b");
+  EXPECT_EQ(dynamic_supervisor::count_children(rt, *sup)->active, 2u);
+}
+
 TEST_F(DynamicSupervisor, ReportsItsTreeWithRestartsAndABoundedChildList) {
   auto top = supervisor::start(rt, {}, {dynamic_supervisor::spec("sessions")});
   ASSERT_TRUE(top);

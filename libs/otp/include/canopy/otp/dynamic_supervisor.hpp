@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <limits>
 #include <map>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <unordered_map>
@@ -41,6 +42,13 @@ struct dynamic_supervisor_options {
 
 struct dynamic_terminate_request {
   pid child;
+};
+
+// Starts many children in one call (co_await call<std::vector<result<pid>>>(sup, ...)): the
+// same as one start_child_request each, in order, at the cost of one round trip — for a
+// process that starts children at a high rate (the task runner's workers).
+struct start_children_batch {
+  std::vector<child_spec> specs;
 };
 
 class dynamic_supervisor final : public process {
@@ -87,6 +95,9 @@ class dynamic_supervisor final : public process {
   };
 
   async do_start_child(child_spec spec, reply_address from);
+  async do_start_children(std::vector<child_spec> specs, reply_address from);
+  // Why `spec` may not start now (a bad spec, full), or nothing.
+  [[nodiscard]] std::optional<error> refusal(const child_spec& spec) const;
   async do_terminate_child(pid child, reply_address from);
   async on_child_exit(pid who, exit_reason reason);
   async retry(std::uint64_t key);
