@@ -22,17 +22,14 @@
 #include "canopy/app/instance.hpp"
 #include "canopy/cache_app/app.hpp"
 #include "canopy/msg/client.hpp"
+#include "load.hpp"
 
 namespace {
 
 using clock_type = std::chrono::steady_clock;
 double scale = 1.0;
 
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
-}
+using canopy::bench::percentile;
 
 std::string request(bool get, std::uint64_t id) {
   static const std::string value(100, 'v');

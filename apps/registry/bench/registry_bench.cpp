@@ -22,6 +22,7 @@
 #include "canopy/app/instance.hpp"
 #include "canopy/registry_app/app.hpp"
 #include "canopy/registry_client/client.hpp"
+#include "load.hpp"
 
 namespace {
 
@@ -34,11 +35,7 @@ void figure(const std::string& name, double value, const char* unit) {
   std::fflush(stdout);
 }
 
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
-}
+using canopy::bench::percentile;
 
 std::string encode(std::uint64_t id, std::string_view op, const std::function<void(canopy::wire::packer&)>& args,
                    std::uint32_t pairs) {

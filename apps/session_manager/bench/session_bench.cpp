@@ -34,6 +34,7 @@
 #include "canopy/msg/client.hpp"
 #include "canopy/msg/subscriber.hpp"
 #include "canopy/session_app/app.hpp"
+#include "load.hpp"
 
 namespace {
 
@@ -42,11 +43,8 @@ double scale = 1.0;
 
 std::size_t scaled(std::size_t base) { return std::max<std::size_t>(1000, static_cast<std::size_t>(base * scale)); }
 
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
-}
+using canopy::bench::drive;
+using canopy::bench::percentile;
 
 std::size_t rss_bytes() {
   std::ifstream statm("/proc/self/statm");
@@ -69,50 +67,6 @@ canopy::app::settings loopback() {
 }
 
 std::string user(std::size_t i) { return "user:" + std::to_string(i); }
-
-// Requests numbered first .. first + total - 1 (request(i) makes the i-th), `clients`
-// DEALERs with `pipeline` in flight each, from one thread; on_reply sees each decoded
-// reply with its number. Ops/s.
-double drive(const std::string& endpoint, std::size_t clients, std::size_t pipeline, std::size_t first,
-             std::size_t total, const std::function<std::string(std::size_t, std::uint64_t)>& request,
-             const std::function<void(std::size_t, const canopy::msg::reply&)>& on_reply = {}) {
-  zmq::context_t ctx(1);
-  std::vector<zmq::socket_t> socks;
-  for (std::size_t i = 0; i < clients; ++i) {
-    socks.emplace_back(ctx, zmq::socket_type::dealer);
-    socks.back().set(zmq::sockopt::linger, 0);
-    socks.back().connect(endpoint);
-  }
-  std::vector<zmq_pollitem_t> items;
-  for (auto& s : socks) items.push_back({s.handle(), 0, ZMQ_POLLIN, 0});
-  std::size_t next = 0, done = 0;
-  auto send_one = [&](std::size_t c) {
-    if (next >= total) return;
-    const std::size_t i = first + next++;
-    socks[c].send(zmq::buffer(request(i, i + 1)), zmq::send_flags::none);  // id = number + 1
-  };
-  const auto t0 = clock_type::now();
-  for (std::size_t c = 0; c < clients; ++c)
-    for (std::size_t k = 0; k < pipeline; ++k) send_one(c);
-  while (done < total) {
-    zmq::poll(items.data(), items.size(), std::chrono::milliseconds(1000));
-    for (std::size_t c = 0; c < clients; ++c) {
-      if (!(items[c].revents & ZMQ_POLLIN)) continue;
-      zmq::message_t m;
-      while (socks[c].recv(m, zmq::recv_flags::dontwait)) {
-        auto reply = canopy::msg::decode_reply(m.to_string(), {});
-        if (!reply || !reply->ok || !reply->id) {
-          std::fprintf(stderr, "session bench: a request failed: %s\n", reply ? reply->message.c_str() : "undecodable");
-          std::exit(1);
-        }
-        if (on_reply) on_reply(static_cast<std::size_t>(*reply->id - 1), *reply);
-        ++done;
-        send_one(c);
-      }
-    }
-  }
-  return static_cast<double>(total) / std::chrono::duration<double>(clock_type::now() - t0).count();
-}
 
 std::string open_request(std::size_t i, std::uint64_t id, std::uint64_t idle_ms) {
   return canopy::msg::encode_request(id, "open", 2, [&](canopy::wire::packer& p) {

@@ -56,6 +56,7 @@ namespace {
 
 struct due_tick {};
 struct sweep_tick {};
+struct pump_now {};
 struct attempt_timeout {
   std::uint64_t number;
   unsigned attempt;
@@ -144,7 +145,7 @@ class server final : public gen_server {
   }
 
   result handle_continue(message&) override {
-    pump();
+    start_what_is_due();
     return noreply();
   }
 
@@ -173,6 +174,10 @@ class server final : public gen_server {
     } else if (m.get<sweep_tick>()) {
       sweep_.fired();
       forget();
+    } else if (m.get<pump_now>()) {
+      pump_posted_ = false;
+      start_what_is_due();
+      return noreply();
     }
     pump();
     return noreply();
@@ -436,8 +441,16 @@ class server final : public gen_server {
 
   // ---- attempts -----------------------------------------------------------------------------
 
-  // Starts what is due, then arms the timers for what comes due later.
+  // After a change: start what is due once the messages queued now are handled, so that a
+  // burst of submits and finished attempts becomes one batch of worker starts.
   void pump() {
+    if (pump_posted_) return;
+    pump_posted_ = true;
+    send(self(), pump_now{});
+  }
+
+  // Starts what is due, then arms the timers for what comes due later.
+  void start_what_is_due() {
     std::vector<const task*> due = book_.start_due(env_->now_ms());
     if (!due.empty()) launch(std::move(due));
     due_.arm(system(), self(), system().clock().now(),
@@ -451,19 +464,27 @@ class server final : public gen_server {
     maybe_compact();
   }
 
-  // Each attempt in its own worker under the workers' supervisor.
+  // Each attempt in its own worker under the workers' supervisor, all of them started with
+  // one request.
   async launch(std::vector<const task*> due) {
     struct item {
       std::uint64_t number;
       unsigned attempt;
-      child_spec spec;
     };
     std::vector<item> items;
     items.reserve(due.size());
-    for (const task* t : due) items.push_back({t->number, t->attempts, worker_spec(env_, self(), *t)});
-    for (item& it : items) {
-      start_child_request ask{std::move(it.spec)};
-      auto started = co_await process::call<canopy::result<pid>>(workers_, std::move(ask), std::chrono::seconds(5));
+    start_children_batch ask;
+    ask.specs.reserve(due.size());
+    for (const task* t : due) {
+      items.push_back({t->number, t->attempts});
+      ask.specs.push_back(worker_spec(env_, self(), *t));
+    }
+    const std::size_t count = items.size();
+    auto batch = co_await process::call<std::vector<canopy::result<pid>>>(workers_, std::move(ask), std::chrono::seconds(5));
+    for (std::size_t i = 0; i < count; ++i) {
+      const item& it = items[i];
+      canopy::result<canopy::result<pid>> started =
+          batch ? canopy::result<canopy::result<pid>>(std::move((*batch)[i])) : canopy::result<canopy::result<pid>>(batch.error());
       const task* t = book_.find(it.number);
       if (t == nullptr || t->state != task_state::running || t->attempts != it.attempt) {
         if (started && *started) exit(**started, exit_reason::kill());  // cancelled meanwhile
@@ -607,6 +628,7 @@ class server final : public gen_server {
   std::unordered_map<std::uint64_t, std::uint64_t> monitors_;           // monitor ref -> task number
   std::unordered_map<std::uint64_t, std::vector<waiter>> waiters_;      // task number -> awaits
   std::uint64_t next_waiter_ = 1;
+  bool pump_posted_ = false;
   canopy::app::earliest_timer due_, sweep_;
   std::atomic<std::int64_t>& queued_;
   std::atomic<std::int64_t>& running_;

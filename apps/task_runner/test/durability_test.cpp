@@ -110,7 +110,9 @@ TEST_F(TaskRunnerBinary, EveryAcknowledgedTaskFinishesAfterAKillMidWay) {
   ASSERT_TRUE(again);
   std::set<std::string> ids;
   int ran_again = 0;
-  for (const auto& [n, id] : acknowledged) {
+  for (const auto& entry : acknowledged) {
+    const int n = entry.first;  // named copies: clang 14 lambdas cannot capture structured bindings
+    const std::string id = entry.second;
     auto done = (*again)->call("await", 2, [&](wire::packer& p) {
       p.pack("task_id");
       p.pack(id);

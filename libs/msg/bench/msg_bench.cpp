@@ -21,6 +21,7 @@
 
 #include "canopy/core/runtime.hpp"
 #include "canopy/msg/server.hpp"
+#include "load.hpp"
 
 namespace {
 
@@ -33,11 +34,7 @@ void figure(const std::string& name, double value, const char* unit) {
   std::fflush(stdout);
 }
 
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
-}
+using canopy::bench::percentile;
 
 // {id, op: "ping"} with the id patched in place per request (a uint64 at a fixed offset).
 struct request_bytes {

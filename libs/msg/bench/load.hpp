@@ -1,0 +1,73 @@
+#pragma once
+// Load for the benchmarks (tools/bench): percentiles, and a driver that keeps requests in
+// flight from many DEALER connections on one thread. Header-only, benchmarks only.
+// Thread-safety: one thread per drive().
+//
+//   double rate = canopy::bench::drive(endpoint, 50, 16, 0, 100000,
+//       [](std::size_t i, std::uint64_t id) { return canopy::msg::encode_request(id, "ping", 0, ...); });
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <string>
+#include <vector>
+#include <zmq.hpp>
+
+#include "canopy/msg/client.hpp"
+
+namespace canopy::bench {
+
+inline double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
+}
+
+// Requests numbered first .. first + total - 1 (request(i, id) encodes the i-th with that
+// id), from `clients` DEALERs with `pipeline` in flight each. on_reply sees every decoded
+// reply with its number. A failed or undecodable reply ends the program (a benchmark of
+// errors is no benchmark). Requests/s.
+inline double drive(const std::string& endpoint, std::size_t clients, std::size_t pipeline, std::size_t first,
+                    std::size_t total, const std::function<std::string(std::size_t, std::uint64_t)>& request,
+                    const std::function<void(std::size_t, const msg::reply&)>& on_reply = {}) {
+  zmq::context_t ctx(1);
+  std::vector<zmq::socket_t> socks;
+  for (std::size_t i = 0; i < clients; ++i) {
+    socks.emplace_back(ctx, zmq::socket_type::dealer);
+    socks.back().set(zmq::sockopt::linger, 0);
+    socks.back().connect(endpoint);
+  }
+  std::vector<zmq_pollitem_t> items;
+  for (auto& s : socks) items.push_back({s.handle(), 0, ZMQ_POLLIN, 0});
+  std::size_t next = 0, done = 0;
+  auto send_one = [&](std::size_t c) {
+    if (next >= total) return;
+    const std::size_t i = first + next++;
+    socks[c].send(zmq::buffer(request(i, i + 1)), zmq::send_flags::none);  // id = number + 1
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  for (std::size_t c = 0; c < clients; ++c)
+    for (std::size_t k = 0; k < pipeline; ++k) send_one(c);
+  while (done < total) {
+    zmq::poll(items.data(), items.size(), std::chrono::milliseconds(1000));
+    for (std::size_t c = 0; c < clients; ++c) {
+      if (!(items[c].revents & ZMQ_POLLIN)) continue;
+      zmq::message_t m;
+      while (socks[c].recv(m, zmq::recv_flags::dontwait)) {
+        auto reply = msg::decode_reply(m.to_string(), {});
+        if (!reply || !reply->ok || !reply->id) {
+          std::fprintf(stderr, "bench: a request failed: %s\n", reply ? reply->message.c_str() : "undecodable");
+          std::exit(1);
+        }
+        if (on_reply) on_reply(static_cast<std::size_t>(*reply->id - 1), *reply);
+        ++done;
+        send_one(c);
+      }
+    }
+  }
+  return static_cast<double>(total) / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace canopy::bench
