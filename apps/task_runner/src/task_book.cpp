@@ -333,6 +333,11 @@ std::optional<std::uint64_t> task_book::next_forget_ms() const {
 }
 
 canopy::result<void> task_book::apply(std::string_view bytes) {
+  // Bounded before msgpack allocates: a record claiming more than it holds is refused.
+  wire::decode_limits bounds;
+  bounds.max_message_bytes = bounds.max_str = bounds.max_bin = std::size_t{64} << 20;
+  bounds.max_depth = 64 + 3;  // a request's args, inside the record
+  if (auto refused = wire::check_value(bytes, bounds)) return bad(refused->message);
   msgpack::object_handle h;
   try {
     h = msgpack::unpack(bytes.data(), bytes.size());

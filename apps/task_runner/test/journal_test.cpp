@@ -12,6 +12,7 @@
 #include <iterator>
 #include <mutex>
 
+#include "../fuzz/journal_property.hpp"
 #include "canopy/testing/wait.hpp"
 
 namespace canopy::task_app {
@@ -171,6 +172,19 @@ TEST_F(Journal, AWriteThatFailsIsReportedForItsBatch) {
   EXPECT_EQ(d.durable, 0u);
   EXPECT_NE(d.failures[0].find("No space left"), std::string::npos) << d.failures[0];
   EXPECT_EQ((*w)->stats().write_failures, 1u);
+}
+
+// The fuzzer's corpus (seeds and every finding) through the same property on each build.
+TEST_F(Journal, TheFuzzCorpusHoldsTheProperty) {
+  std::filesystem::create_directories(dir);
+  std::size_t files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(CANOPY_JOURNAL_CORPUS_DIR)) {
+    std::ifstream in(entry.path(), std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ++files;
+    EXPECT_EQ(fuzz::check_journal_bytes(bytes, path), "") << entry.path();
+  }
+  EXPECT_GE(files, 5u);
 }
 
 }  // namespace
