@@ -1,6 +1,7 @@
 #include "canopy/task_app/app.hpp"
 
 #include "canopy/otp/dynamic_supervisor.hpp"
+#include "canopy/wire/codec.hpp"
 #include "parts.hpp"
 
 namespace canopy::task_app {
@@ -54,6 +55,31 @@ std::vector<child_spec> app::children(canopy::app::context& ctx) {
   }
   env->table = std::move(table);
   env_ = env;
+  // info.journal: where durability stands (the writer's counters are thread-safe).
+  ctx.add_info("journal", [env](wire::packer& p) {
+    if (!env->journal) {
+      p.pack_map(1);
+      p.pack("enabled");
+      p.pack(false);
+      return;
+    }
+    const journal_stats s = env->journal->stats();
+    p.pack_map(7);
+    p.pack("enabled");
+    p.pack(true);
+    p.pack("path");
+    p.pack(env->journal->path());
+    p.pack("bytes");
+    p.pack(s.bytes);
+    p.pack("records");
+    p.pack(s.records);
+    p.pack("fsyncs");
+    p.pack(s.fsyncs);
+    p.pack("write_failures");
+    p.pack(s.write_failures);
+    p.pack("compactions");
+    p.pack(s.compactions);
+  });
 
   child_spec workers(workers_name, [] {
     return dynamic_supervisor::start_link({.max_restarts = 0}, process_name(workers_name));

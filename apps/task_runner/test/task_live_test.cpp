@@ -432,5 +432,25 @@ TEST_F(Tasks, TheJournalKeepsResultsKeysAndQueuedTasksAcrossARestart) {
   EXPECT_NE(next, later);
 }
 
+TEST_F(Tasks, TheJournalIsCompactedAsItGrowsAndStillRestoresEverything) {
+  options o;
+  o.compact_after = 100;
+  start(o);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 150; ++i) ids.push_back(id_of(submit("echo", map_of("i", static_cast<std::uint64_t>(i)))));
+  for (const std::string& id : ids) ASSERT_TRUE(becomes(id, "succeeded")) << id;
+  ASSERT_TRUE(testing::wait_until([&] {
+    msg::reply info = call("info", 0, [](wire::packer&) {});
+    return wire::find(*field(info, "journal"), "compactions")->via.u64 >= 1;
+  }));
+  restart(o);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    msg::reply st = on("status", ids[i]);
+    ASSERT_EQ(str(field(st, "state")), "succeeded") << ids[i];
+    EXPECT_EQ(wire::find(*field(st, "result"), "i")->via.u64, i);
+  }
+  EXPECT_GE(field(call("stats", 0, [](wire::packer&) {}), "succeeded")->via.u64, 150u);
+}
+
 }  // namespace
 }  // namespace canopy::task_app
