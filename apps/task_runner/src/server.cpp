@@ -126,6 +126,8 @@ class server final : public gen_server {
     if (!env_->loaded) {
       if (auto loaded = load(); !loaded) return stop(exit_reason::other("journal", loaded.error().to_string()));
       env_->loaded = true;
+    } else {
+      restarted_ = true;  // a previous server's workers may still run: they go first
     }
     env_->set_server(self());
     book_.set_sink([this](std::string record) { journal(std::move(record)); });
@@ -145,7 +147,11 @@ class server final : public gen_server {
   }
 
   result handle_continue(message&) override {
-    start_what_is_due();
+    if (restarted_) {
+      stop_orphans();
+    } else {
+      start_what_is_due();
+    }
     return noreply();
   }
 
@@ -441,6 +447,23 @@ class server final : public gen_server {
 
   // ---- attempts -----------------------------------------------------------------------------
 
+  // After a restart of this process: the workers the previous one started report to it,
+  // not to us, and their tasks run again — so they are stopped before anything starts.
+  async stop_orphans() {
+    which_children_request ask;
+    auto orphans = co_await process::call<std::vector<child_info>>(workers_, std::move(ask), std::chrono::seconds(5));
+    std::size_t stopped = 0;
+    if (orphans) {
+      for (const child_info& c : *orphans) {
+        if (!c.child) continue;
+        exit(c.child, exit_reason::kill());
+        ++stopped;
+      }
+    }
+    if (stopped > 0) env_->ctx->log().info("canopy-task-runner: stopped {} workers of the previous server", stopped);
+    start_what_is_due();
+  }
+
   // After a change: start what is due once the messages queued now are handled, so that a
   // burst of submits and finished attempts becomes one batch of worker starts.
   void pump() {
@@ -629,6 +652,7 @@ class server final : public gen_server {
   std::unordered_map<std::uint64_t, std::vector<waiter>> waiters_;      // task number -> awaits
   std::uint64_t next_waiter_ = 1;
   bool pump_posted_ = false;
+  bool restarted_ = false;
   canopy::app::earliest_timer due_, sweep_;
   std::atomic<std::int64_t>& queued_;
   std::atomic<std::int64_t>& running_;

@@ -432,6 +432,43 @@ TEST_F(Tasks, TheJournalKeepsResultsKeysAndQueuedTasksAcrossARestart) {
   EXPECT_NE(next, later);
 }
 
+TEST_F(Tasks, AKindRegisteredInCxxRuns) {
+  the_app.kind_table().add("double", [](job& j) {
+    const msgpack::object* n = wire::find(j.args_object(), "n");
+    j.succeed(wire::value::of_int(2 * static_cast<std::int64_t>(n->via.u64)));
+  });
+  start();
+  msg::reply done = call("await", 1, [&](wire::packer& p) {
+    p.pack("task_id");
+    p.pack(id_of(submit("double", map_of("n", 21))));
+  });
+  ASSERT_EQ(str(field(done, "state")), "succeeded") << done.message;
+  EXPECT_EQ(field(done, "result")->via.i64, 42);
+}
+
+TEST_F(Tasks, ACrashOfTheServerLosesNoTaskAndItsRunningOnesRunAgain) {
+  start();
+  const std::string done = id_of(submit("echo"));
+  ASSERT_TRUE(becomes(done, "succeeded"));
+  const std::string busy = id_of(submit("sleep", map_of("ms", 1000)));
+  ASSERT_TRUE(becomes(busy, "running"));
+  EXPECT_EQ(call("crash", 0, [](wire::packer&) {}).code, wire::error_code::internal);
+  // The restarted server has the book: the finished task as it was, the running one again.
+  ASSERT_TRUE(testing::wait_until([&] {
+    msg::reply st = on("status", busy);
+    return st.ok && field(st, "attempts")->via.u64 == 2 && str(field(st, "state")) == "running";
+  }));
+  EXPECT_EQ(state(done), "succeeded");
+  clk->advance(1s);
+  ASSERT_TRUE(becomes(busy, "succeeded"));
+  // The previous server's worker was stopped, not left to run: one worker ran it to the end.
+  EXPECT_TRUE(testing::wait_until([&] {
+    return field(call("stats", 0, [](wire::packer&) {}), "running")->via.u64 == 0;
+  }));
+  msg::reply tree = call("tree", 0, [](wire::packer&) {});
+  ASSERT_TRUE(tree.ok);
+}
+
 TEST_F(Tasks, TheJournalIsCompactedAsItGrowsAndStillRestoresEverything) {
   options o;
   o.compact_after = 100;
