@@ -524,7 +524,12 @@ class server final : public gen_server {
       r.monitor = monitor(r.worker);
       r.attempt = it.attempt;
       if (t->spec.timeout_ms) {
-        r.timeout = send_after(std::chrono::milliseconds(*t->spec.timeout_ms), self(), attempt_timeout{it.number, it.attempt});
+        // From the attempt's start in task time, not from now: starting the worker took a
+        // moment, and the clock may have moved meanwhile.
+        const std::uint64_t ends = t->started_ms.value_or(env_->now_ms()) + *t->spec.timeout_ms;
+        const std::uint64_t now = env_->now_ms();
+        r.timeout = send_after(std::chrono::milliseconds(ends > now ? ends - now : 0), self(),
+                               attempt_timeout{it.number, it.attempt});
         r.has_timeout = true;
       }
       monitors_[r.monitor.value()] = it.number;
