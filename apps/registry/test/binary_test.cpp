@@ -15,12 +15,6 @@ namespace {
 using canopy::testing::subprocess;
 using namespace std::chrono_literals;
 
-// "... serving on tcp://127.0.0.1:NNNN (events ...)" -> the endpoint.
-std::string endpoint_in(const std::string& line) {
-  const auto at = line.find("serving on ") + 11;
-  return line.substr(at, line.find(' ', at) - at);
-}
-
 TEST(RegistryBinary, VersionAndHelpExitZero) {
   subprocess v({CANOPY_REGISTRY_BINARY, "--version"});
   EXPECT_EQ(v.wait_exit(), 0);
@@ -43,7 +37,7 @@ TEST(RegistryBinary, ServesThenStopsCleanlyOnSigterm) {
   subprocess p({CANOPY_REGISTRY_BINARY, "--endpoint", "tcp://127.0.0.1:0", "--events", "tcp://127.0.0.1:0"});
   auto line = p.wait_for_line("serving on");
   ASSERT_TRUE(line) << p.output();
-  auto reg = registry_client::client::connect(endpoint_in(*line));
+  auto reg = registry_client::client::connect(testing::serving_endpoint(*line));
   ASSERT_TRUE(reg);
   ASSERT_TRUE((*reg)->register_name("a", "tcp://a:1"));
   EXPECT_EQ((*reg)->lookup("a")->endpoint, "tcp://a:1");
@@ -55,7 +49,7 @@ TEST(RegistryBinary, ServesThenStopsCleanlyOnSigterm) {
   subprocess first({CANOPY_REGISTRY_BINARY, "--endpoint", "tcp://127.0.0.1:0", "--events", "tcp://127.0.0.1:0"});
   auto first_line = first.wait_for_line("serving on");
   ASSERT_TRUE(first_line) << first.output();
-  subprocess second({CANOPY_REGISTRY_BINARY, "--endpoint", endpoint_in(*first_line), "--events", "tcp://127.0.0.1:0"});
+  subprocess second({CANOPY_REGISTRY_BINARY, "--endpoint", testing::serving_endpoint(*first_line), "--events", "tcp://127.0.0.1:0"});
   EXPECT_EQ(second.wait_exit(), 1);
   EXPECT_NE(second.output().find("cannot start"), std::string::npos) << second.output();
   first.signal(SIGINT);

@@ -16,11 +16,6 @@ namespace {
 using canopy::testing::subprocess;
 using namespace std::chrono_literals;
 
-std::string endpoint_in(const std::string& line) {
-  const auto at = line.find("serving on ") + 11;
-  return line.substr(at, line.find(' ', at) - at);
-}
-
 TEST(SessionManagerBinary, VersionAndHelpExitZero) {
   subprocess v({CANOPY_SESSION_BINARY, "--version"});
   EXPECT_EQ(v.wait_exit(), 0);
@@ -45,7 +40,7 @@ TEST(SessionManagerBinary, ServesThenStopsCleanlyOnSigterm) {
                 "--events", "tcp://127.0.0.1:0", "--registry", "none"});
   auto line = p.wait_for_line("serving on");
   ASSERT_TRUE(line) << p.output();
-  auto c = msg::client::connect(endpoint_in(*line));
+  auto c = msg::client::connect(testing::serving_endpoint(*line));
   ASSERT_TRUE(c);
   auto opened = (*c)->call("open", 1, [](wire::packer& w) {
     w.pack("user");

@@ -20,11 +20,6 @@ namespace {
 using canopy::testing::subprocess;
 using namespace std::chrono_literals;
 
-std::string endpoint_in(const std::string& line) {
-  const auto at = line.find("serving on ") + 11;
-  return line.substr(at, line.find(' ', at) - at);
-}
-
 class TaskRunnerBinary : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -42,7 +37,7 @@ class TaskRunnerBinary : public ::testing::Test {
         "--registry", "none", "--data-dir", dir.string()});
     auto line = p->wait_for_line("serving on");
     EXPECT_TRUE(line) << p->output();
-    if (line) endpoint_ = endpoint_in(*line);
+    if (line) endpoint_ = testing::serving_endpoint(*line);
     return p;
   }
 

@@ -43,4 +43,12 @@ class subprocess {
   std::optional<int> status_;
 };
 
+// The endpoint in an app's start line ("... serving on tcp://127.0.0.1:NNNN (events ...)").
+inline std::string serving_endpoint(const std::string& line) {
+  const auto at = line.find("serving on ");
+  if (at == std::string::npos) return {};
+  const auto from = at + 11;
+  return line.substr(from, line.find(' ', from) - from);
+}
+
 }  // namespace canopy::testing
