@@ -61,7 +61,7 @@ class Umbrella : public ::testing::Test {
         << "data_dir = \"" << (dir / "data").string() << "\"\n"
         << "log_dir = \"" << (dir / "logs").string() << "\"\n"
         << "pid_file = \"" << (dir / "launch.pid").string() << "\"\n"
-        << "max_restarts = 10\n";
+        << "max_restarts = " << max_restarts() << "\n";
     for (const char* app : {"registry", "cache", "session_manager", "task_runner"}) {
       endpoints[app] = "tcp://127.0.0.1:" + std::to_string(free_port());
       cfg << "[" << app << "]\nendpoint = \"" << endpoints[app] << "\"\nevents = \"tcp://127.0.0.1:" << free_port()
@@ -121,10 +121,48 @@ class Umbrella : public ::testing::Test {
     return r && r->ok ? static_cast<int>(wire::find(*r->result, "os_pid")->via.i64) : -1;
   }
 
+  virtual int max_restarts() const { return 10; }
+
   std::filesystem::path dir;
   std::map<std::string, std::string> endpoints;
   std::unique_ptr<subprocess> launcher;
 };
+
+class UmbrellaWithLittlePatience : public Umbrella {
+ protected:
+  int max_restarts() const override { return 1; }
+};
+
+TEST_F(UmbrellaWithLittlePatience, AnAppThatKeepsCrashingStopsEverythingWithAClearMessage) {
+  std::vector<int> first;
+  for (const char* app : {"registry", "cache", "session_manager", "task_runner"}) first.push_back(os_pid_of(app));
+  const int cache = os_pid_of("cache");
+  ::kill(cache, SIGKILL);  // one restart: allowed
+  ASSERT_TRUE(wait_until([&] {
+    const int now = os_pid_of("cache");
+    return now > 0 && now != cache;
+  }, 30s)) << launcher->output();
+  ::kill(os_pid_of("cache"), SIGKILL);  // a second within the period: past the intensity
+  EXPECT_EQ(launcher->wait_exit(60s), 1) << launcher->output();
+  EXPECT_NE(launcher->output().find("cache kept failing"), std::string::npos) << launcher->output();
+  for (int p : first) EXPECT_FALSE(alive(p)) << p;
+  launcher.reset();
+}
+
+TEST(UmbrellaConfig, AMissingProgramOrABadKeyStopsTheLaunchWithTheReason) {
+  const auto dir = std::filesystem::temp_directory_path() / ("canopy_umbrella_cfg_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "missing.toml") << "bin_dir = \"/nonexistent\"\napps = [\"registry\"]\n";
+  subprocess missing({CANOPY_LAUNCH_BINARY, "--config", (dir / "missing.toml").string()});
+  EXPECT_EQ(missing.wait_exit(), 1);
+  EXPECT_NE(missing.output().find("no program at /nonexistent"), std::string::npos) << missing.output();
+  std::ofstream(dir / "bad.toml") << "apps = [\"registry\", \"mailer\"]\nmax_restart = 3\n";
+  subprocess bad({CANOPY_LAUNCH_BINARY, "--config", (dir / "bad.toml").string()});
+  EXPECT_EQ(bad.wait_exit(), 2);
+  EXPECT_NE(bad.output().find("no app 'mailer'"), std::string::npos) << bad.output();
+  EXPECT_NE(bad.output().find("max_restart"), std::string::npos) << bad.output();
+  std::filesystem::remove_all(dir);
+}
 
 TEST_F(Umbrella, EveryAppRegistersAndTheCacheServesThroughCanopyctl) {
   const auto apps = registered();
