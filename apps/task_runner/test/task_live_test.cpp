@@ -7,7 +7,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 
 #include "canopy/app/instance.hpp"
 #include "canopy/msg/client.hpp"
@@ -498,6 +500,64 @@ TEST_F(Tasks, TheJournalIsCompactedAsItGrowsAndStillRestoresEverything) {
     EXPECT_EQ(wire::find(*field(st, "result"), "i")->via.u64, i);
   }
   EXPECT_GE(field(call("stats", 0, [](wire::packer&) {}), "succeeded")->via.u64, 150u);
+}
+
+// A full disk under the journal: submit answers an error and accepts nothing, the journal
+// stays readable, and submits work again once there is space.
+TEST_F(Tasks, AFullDiskRefusesSubmitsCorruptsNothingAndRecovers) {
+  const std::filesystem::path disk = data_dir / "small-disk";
+  std::filesystem::create_directories(disk);
+  if (::system(("mount -t tmpfs -o size=64k tmpfs " + disk.string() + " 2>/dev/null").c_str()) != 0)
+    GTEST_SKIP() << "cannot mount a small tmpfs here (needs root): the full-disk case is not exercised";
+  struct on_exit {
+    std::function<void()> run;
+    ~on_exit() { run(); }
+  } cleanup{[&] {  // the app goes first: it holds the journal open
+    cli.reset();
+    if (running) running->stop();
+    running.reset();
+    (void)::system(("umount " + disk.string()).c_str());
+  }};
+  options o;
+  o.journal_path = (disk / "task_runner.journal").string();
+  start(o);
+  const std::string before = id_of(submit("echo", map_of("n", 1)));
+  ASSERT_TRUE(becomes(before, "succeeded"));
+  {
+    std::ofstream fill(disk / "filler", std::ios::binary);  // every block left
+    const std::string block(4096, 'x');
+    while (fill.write(block.data(), block.size())) {
+    }
+  }
+  // The journal's last block still has room for a few records; then the disk is full.
+  std::size_t accepted = 1;
+  msg::reply refused;
+  for (int i = 0; i < 1000; ++i) {
+    msg::reply r = submit("echo", map_of("n", 2));
+    if (!r.ok) {
+      refused = r;
+      break;
+    }
+    ++accepted;
+  }
+  ASSERT_FALSE(refused.ok) << "the journal never ran out of space";
+  EXPECT_EQ(refused.code, wire::error_code::unavailable) << refused.message;
+  EXPECT_NE(refused.message.find("No space left"), std::string::npos) << refused.message;
+  const auto listed = [&] {
+    msg::reply l = call("list", 1, [](wire::packer& p) {
+      p.pack("limit");
+      p.pack(100000);
+    });
+    return field(l, "tasks")->via.array.size;
+  };
+  EXPECT_EQ(listed(), accepted);  // the refused one was not half-accepted
+  std::filesystem::remove(disk / "filler");
+  const std::string after = id_of(submit("echo", map_of("n", 3)));
+  ASSERT_TRUE(becomes(after, "succeeded"));
+  restart(o);  // the journal reads back whole: every accepted task, not the refused one
+  EXPECT_EQ(state(before), "succeeded");
+  EXPECT_EQ(state(after), "succeeded");
+  EXPECT_EQ(listed(), accepted + 1);
 }
 
 }  // namespace
