@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "canopy/app/main.hpp"
 
 namespace canopy::app {
@@ -109,3 +111,21 @@ registry_server_key = "short"
 
 }  // namespace
 }  // namespace canopy::app
+
+// The config fuzzer's corpus (the shipped configs, broken ones, every finding) on each build:
+// a file parses or is refused with a reason; the shipped ones parse.
+TEST(ConfigFuzzCorpus, EveryFileParsesOrIsRefusedWithAReason) {
+  std::size_t files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(CANOPY_CONFIG_CORPUS_DIR)) {
+    ++files;
+    auto c = canopy::app::config::load(entry.path().string());
+    if (!c) {
+      EXPECT_FALSE(c.error().to_string().empty()) << entry.path();
+      continue;
+    }
+    (void)c->string("endpoint", "");
+    auto done = c->finish();  // unknown keys are fine here: each file is some app's
+    (void)done;
+  }
+  EXPECT_GE(files, 7u);
+}
