@@ -1,0 +1,526 @@
+// canopy-soak (tools/soak runs it): the whole umbrella under a mixed load while faults are injected
+// on a schedule, then a check of what must have held, printed as a table.
+//
+//   canopy-soak --minutes 2 [--seed N] [--bin-dir build/release] [--launcher PATH]
+//
+// Load (one thread each, every acknowledged operation recorded): cache incr on ten
+// counters; session open + send; task submit (echo, unique keys); registry lookups; a good
+// client's cache gets, timed. Faults, one every few seconds, drawn from the seed: kill -9 of
+// a random app, SIGSTOP then SIGCONT of an app for 2 s, a flood of garbage frames from 20
+// peers, a subscriber that connects to every app's events and never reads. Sampled: each
+// app's RSS every second. Checked at the end (after the umbrella is back up):
+//   tasks     every acknowledged task finished (awaited); none lost
+//   sessions  every acknowledged message is there, unless the cache restarted after it
+//             (the cache keeps no snapshot in this run: a restart loses what it held)
+//   cache     each counter holds its increments acknowledged since the cache last started,
+//             plus at most the unanswered ones (the cache keeps no snapshot here)
+//   registry  every name listed belongs to a running app (no lease outlives its ttl)
+//   launcher  still running: every restart stayed within its intensity
+//   memory    each app's RSS stayed under 512 MiB, with the stalled subscriber and the flood
+//   latency   the good client's p99 before and during the garbage flood
+// Exit 0 when every invariant held.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+#include <zmq.hpp>
+
+#include "canopy/msg/client.hpp"
+#include "canopy/msg/subscriber.hpp"
+#include "canopy/testing/subprocess.hpp"
+#include "canopy/testing/wait.hpp"
+#include "load.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using clock_type = std::chrono::steady_clock;
+const std::vector<std::string> app_ids = {"registry", "cache", "session_manager", "task_runner"};
+
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t n = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+std::size_t rss_of(int os_pid) {
+  std::ifstream in("/proc/" + std::to_string(os_pid) + "/status");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  return 0;
+}
+
+struct umbrella {
+  std::map<std::string, std::string> endpoints, events;
+  std::filesystem::path dir;
+
+  // An app's OS pid (info), or -1.
+  int os_pid(const std::string& app) const {
+    auto c = canopy::msg::client::connect(endpoints.at(app), {.send_timeout = 300ms});
+    if (!c) return -1;
+    auto r = (*c)->call("info", 1s);
+    return r && r->ok ? static_cast<int>(canopy::wire::find(*r->result, "os_pid")->via.i64) : -1;
+  }
+  bool all_up() const {
+    for (const auto& app : app_ids)
+      if (os_pid(app) < 0) return false;
+    return true;
+  }
+};
+
+// One operation kind's record.
+struct tally {
+  std::atomic<std::uint64_t> acked{0}, refused{0}, unreachable{0};
+};
+
+class soak {
+ public:
+  soak(umbrella& u, std::uint64_t seed) : u_(u), rng_(seed) {}
+
+  void run_for(std::chrono::seconds length) {
+    const auto until = clock_type::now() + length;
+    std::vector<std::thread> load;
+    load.emplace_back([&] { cache_load(); });
+    load.emplace_back([&] { session_load(); });
+    load.emplace_back([&] { task_load(); });
+    load.emplace_back([&] { registry_load(); });
+    load.emplace_back([&] { good_client(); });
+    load.emplace_back([&] { sample_memory(); });
+    std::this_thread::sleep_for(3s);  // a baseline before the first fault
+    while (clock_type::now() + 6s < until) {
+      inject();
+      std::this_thread::sleep_for(std::chrono::seconds(3 + rng_() % 3));
+    }
+    while (clock_type::now() < until) std::this_thread::sleep_for(100ms);
+    stop_ = true;
+    for (auto& t : load) t.join();
+    stalled_.clear();
+  }
+
+  // The checks; true when all held.
+  bool check() {
+    std::printf("\n%-10s %-62s %s\n", "INVARIANT", "WHAT WAS SEEN", "HOLDS");
+    bool all = true;
+    auto row = [&](const char* name, const std::string& seen, bool holds) {
+      std::printf("%-10s %-62s %s\n", name, seen.c_str(), holds ? "yes" : "NO");
+      all = all && holds;
+    };
+    // Back up: every app answers.
+    const bool up = canopy::testing::wait_until([&] { return u_.all_up(); }, 60s);
+    row("umbrella", up ? "every app answers after the run" : "an app did not come back", up);
+
+    // tasks
+    std::size_t finished = 0, lost = 0;
+    {
+      auto c = canopy::msg::client::connect(u_.endpoints["task_runner"]);
+      std::lock_guard lk(mu_);
+      for (const std::string& id : task_ids_) {
+        auto r = (*c)->call("await", 2, [&](canopy::wire::packer& p) {
+          p.pack("task_id");
+          p.pack(id);
+          p.pack("timeout_ms");
+          p.pack(30000);
+        }, 40s);
+        if (r && r->ok) {
+          ++finished;
+        } else {
+          ++lost;
+        }
+      }
+    }
+    row("tasks", std::to_string(task_ids_.size()) + " acknowledged, " + std::to_string(finished) + " finished, " +
+                     std::to_string(lost) + " lost",
+        lost == 0);
+
+    // sessions and the cache: losses allowed only past a restart of the cache.
+    const bool cache_restarted = restarts_["cache"] > 0;
+    std::size_t short_sessions = 0;
+    {
+      auto c = canopy::msg::client::connect(u_.endpoints["session_manager"]);
+      std::lock_guard lk(mu_);
+      for (const auto& [user, seq] : sent_) {
+        auto r = (*c)->call("get", 1, [&](canopy::wire::packer& p) {
+          p.pack("user");
+          p.pack(user);
+        }, 10s);
+        std::uint64_t count = 0;
+        if (r && r->ok) count = canopy::wire::find(*r->result, "message_count")->via.u64;
+        if (count < std::min<std::uint64_t>(seq, 100)) ++short_sessions;
+      }
+    }
+    row("sessions",
+        std::to_string(sent_.size()) + " users, " + std::to_string(short_sessions) + " missing acknowledged messages" +
+            (cache_restarted ? " (cache restarted)" : ""),
+        short_sessions == 0 || cache_restarted);
+    std::size_t off = 0;
+    {
+      auto c = canopy::msg::client::connect(u_.endpoints["cache"]);
+      for (int k = 0; k < 10; ++k) {
+        auto r = (*c)->call("get", 1, [&](canopy::wire::packer& p) {
+          p.pack("key");
+          p.pack("counter:" + std::to_string(k));
+        }, 10s);
+        std::int64_t v = 0;
+        if (r && r->ok && canopy::wire::find(*r->result, "found")->via.boolean)
+          v = canopy::wire::find(*r->result, "value")->via.i64;
+        // Acknowledged by the cache as it is now: at least those after it answered, at most
+        // those after the old one died, plus the unanswered ones.
+        const std::uint64_t least = counters_[k].load() - base_[k].load();
+        const std::uint64_t most = counters_[k].load() - base_lo_[k].load() + unknown_[k].load();
+        if (static_cast<std::uint64_t>(v) < least || static_cast<std::uint64_t>(v) > most) {
+          ++off;
+          std::printf("  counter:%d holds %lld; acknowledged by this cache: %llu to %llu\n", k, static_cast<long long>(v),
+                      static_cast<unsigned long long>(least), static_cast<unsigned long long>(most));
+        }
+      }
+    }
+    row("cache", std::to_string(cache_.acked.load()) + " incr acknowledged; " + std::to_string(off) +
+                     " of 10 counters off their acknowledged increments since the cache's last start",
+        off == 0);
+
+    // registry: a killed app's name may stay until its lease's ttl (10 s) runs out, and no
+    // longer — then every name listed is held by a live app, the three of them registered.
+    std::string names;
+    const bool names_ok = canopy::testing::wait_until([&] {
+      names.clear();
+      auto c = canopy::msg::client::connect(u_.endpoints["registry"]);
+      auto r = (*c)->call("list", 10s);
+      const msgpack::object* listed = r && r->ok ? canopy::wire::find(*r->result, "names") : nullptr;
+      if (listed == nullptr) return false;
+      bool alive = listed->via.array.size == 3;
+      for (std::uint32_t i = 0; i < listed->via.array.size; ++i) {
+        const auto& n = listed->via.array.ptr[i];
+        names += canopy::wire::find(n, "name")->as<std::string>() + " ";
+        const int pid = static_cast<int>(canopy::wire::find(*canopy::wire::find(n, "meta"), "os_pid")->via.i64);
+        if (::kill(pid, 0) != 0) alive = false;  // a name whose holder is gone
+      }
+      return alive;
+    }, 15s);
+    row("registry", "listed within a lease's ttl: " + names, names_ok);
+
+    std::string faults;
+    for (const auto& [what, n] : faults_) faults += what + " " + std::to_string(n) + ", ";
+    row("faults", faults.empty() ? "none" : faults.substr(0, faults.size() - 2), true);
+    std::string rs;
+    for (const auto& [app, n] : restarts_) rs += app + " " + std::to_string(n) + " ";
+    row("launcher", "restarted: " + (rs.empty() ? std::string("none") : rs), true);
+
+    std::string mem;
+    bool bounded = true;
+    for (const auto& [app, peak] : peak_rss_) {
+      mem += app + " " + std::to_string(peak >> 20) + " MiB ";
+      bounded = bounded && peak < (std::size_t{512} << 20);
+    }
+    row("memory", "peak RSS: " + mem, bounded);
+
+    std::lock_guard lk(mu_);
+    const double before = canopy::bench::percentile(calm_us_, 0.99), during = canopy::bench::percentile(flood_us_, 0.99);
+    row("latency", "good client get p99: " + std::to_string(static_cast<int>(before)) + " us calm, " +
+                       std::to_string(static_cast<int>(during)) + " us during floods (" +
+                       std::to_string(flood_us_.size()) + " samples)",
+        flood_us_.empty() || during < 1e6);
+    return all;
+  }
+
+ private:
+  // A client that reconnects after a failure (the app may be restarting).
+  struct peer {
+    std::string endpoint;
+    std::unique_ptr<canopy::msg::client> c;
+    std::optional<canopy::msg::reply> call(std::string_view op, std::uint32_t pairs,
+                                           const std::function<void(canopy::wire::packer&)>& w) {
+      if (!c) {
+        auto fresh = canopy::msg::client::connect(endpoint, {.send_timeout = 500ms});
+        if (!fresh) return std::nullopt;
+        c = std::move(*fresh);
+      }
+      auto r = c->call(op, pairs, w, 2s);
+      if (!r) {
+        c.reset();  // in-flight requests are lost with the socket: a fresh one next time
+        return std::nullopt;
+      }
+      return *r;
+    }
+  };
+
+  void cache_load() {
+    peer p{u_.endpoints["cache"], nullptr};
+    std::uint64_t i = 0;
+    while (!stop_) {
+      const int k = static_cast<int>(i++ % 10);
+      auto r = p.call("incr", 1, [&](canopy::wire::packer& w) {
+        w.pack("key");
+        w.pack("counter:" + std::to_string(k));
+      });
+      if (!r) {
+        ++cache_.unreachable;
+        ++unknown_[k];  // it may have been applied (a reply lost, a stopped cache resumed)
+      } else if (r->ok) {
+        ++cache_.acked;
+        ++counters_[k];
+      } else {
+        ++cache_.refused;
+      }
+      std::this_thread::sleep_for(2ms);
+    }
+  }
+
+  void session_load() {
+    peer p{u_.endpoints["session_manager"], nullptr};
+    std::uint64_t i = 0;
+    while (!stop_) {
+      const std::string user = "soak:" + std::to_string(i++ % 50);
+      auto o = p.call("open", 1, [&](canopy::wire::packer& w) {
+        w.pack("user");
+        w.pack(user);
+      });
+      if (!o || !o->ok) continue;
+      auto r = p.call("send", 2, [&](canopy::wire::packer& w) {
+        w.pack("user");
+        w.pack(user);
+        w.pack("message");
+        w.pack(i);
+      });
+      if (r && r->ok) {
+        std::lock_guard lk(mu_);
+        sent_[user] = canopy::wire::find(*r->result, "seq")->via.u64;
+      }
+      std::this_thread::sleep_for(5ms);
+    }
+  }
+
+  void task_load() {
+    peer p{u_.endpoints["task_runner"], nullptr};
+    std::uint64_t i = 0;
+    while (!stop_) {
+      auto r = p.call("submit", 2, [&](canopy::wire::packer& w) {
+        w.pack("kind");
+        w.pack("echo");
+        w.pack("key");
+        w.pack("soak-" + std::to_string(i++));
+      });
+      if (r && r->ok) {
+        std::lock_guard lk(mu_);
+        task_ids_.insert(canopy::wire::find(*r->result, "task_id")->as<std::string>());
+      }
+      std::this_thread::sleep_for(5ms);
+    }
+  }
+
+  void registry_load() {
+    peer p{u_.endpoints["registry"], nullptr};
+    while (!stop_) {
+      (void)p.call("lookup", 1, [](canopy::wire::packer& w) {
+        w.pack("name");
+        w.pack("cache");
+      });
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+
+  void good_client() {
+    peer p{u_.endpoints["cache"], nullptr};
+    while (!stop_) {
+      const auto t0 = clock_type::now();
+      auto r = p.call("get", 1, [](canopy::wire::packer& w) {
+        w.pack("key");
+        w.pack("counter:0");
+      });
+      const double us = std::chrono::duration<double, std::micro>(clock_type::now() - t0).count();
+      if (r && r->ok) {
+        std::lock_guard lk(mu_);
+        (flooding_ ? flood_us_ : calm_us_).push_back(us);
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+  }
+
+  void sample_memory() {
+    while (!stop_) {
+      for (const auto& app : app_ids) {
+        const int pid = u_.os_pid(app);
+        if (pid <= 0) continue;
+        std::lock_guard lk(mu_);
+        peak_rss_[app] = std::max(peak_rss_[app], rss_of(pid));
+      }
+      std::this_thread::sleep_for(1s);
+    }
+  }
+
+  void inject() {
+    const unsigned pick = static_cast<unsigned>(rng_() % 4);
+    const std::string app = app_ids[rng_() % app_ids.size()];
+    const int pid = u_.os_pid(app);
+    if (pick == 0 && pid > 0) {
+      std::printf("fault: kill -9 %s (%d)\n", app.c_str(), pid);
+      // Who the launcher restarts: the app, and with the registry every app (rest_for_one).
+      std::map<std::string, int> before;
+      for (const auto& a : app_ids)
+        if (a == app || app == "registry") before[a] = u_.os_pid(a);
+      ::kill(pid, SIGKILL);
+      const bool cache_goes = before.count("cache") > 0;
+      if (cache_goes) {
+        // Increments acknowledged from here on may be the new cache's; all before it, the old's.
+        const int old = before["cache"];
+        (void)canopy::testing::wait_until([&] { return ::kill(old, 0) != 0; }, 20s);
+        for (int k = 0; k < 10; ++k) base_lo_[k] = counters_[k].load();
+      }
+      ++faults_["kill -9"];
+      ++restarts_[app];
+      if (app == "registry")  // rest_for_one: the others restart too
+        for (const auto& other : app_ids)
+          if (other != "registry") ++restarts_[other];
+      // Back once each of them answers from a new process (kill returns before the old
+      // one is gone, and it might still answer a moment).
+      (void)canopy::testing::wait_until([&] {
+        for (const auto& [a, old] : before) {
+          const int now = u_.os_pid(a);
+          if (now <= 0 || now == old) return false;
+        }
+        return u_.all_up();
+      }, 30s);
+      if (cache_goes) {
+        // ... and from here on they are all the new cache's (it started empty).
+        for (int k = 0; k < 10; ++k) {
+          base_[k] = counters_[k].load();
+          unknown_[k] = 0;
+        }
+      }
+    } else if (pick == 1 && pid > 0) {
+      std::printf("fault: SIGSTOP %s for 2 s\n", app.c_str());
+      ::kill(pid, SIGSTOP);
+      std::this_thread::sleep_for(2s);
+      ::kill(pid, SIGCONT);
+      ++faults_["sigstop"];
+    } else if (pick == 2) {
+      std::printf("fault: garbage from 20 peers at %s for 2 s\n", app.c_str());
+      flooding_ = true;
+      flood(u_.endpoints[app], 2s);
+      flooding_ = false;
+      ++faults_["garbage flood"];
+    } else {
+      std::printf("fault: a subscriber to every app that never reads\n");
+      for (const auto& a : app_ids) {
+        auto s = canopy::msg::subscriber::connect(u_.events[a], {""});
+        if (s) stalled_.push_back(std::move(*s));
+      }
+      ++faults_["stalled subscriber"];
+    }
+    std::fflush(stdout);
+  }
+
+  void flood(const std::string& endpoint, std::chrono::seconds length) {
+    zmq::context_t ctx(1);
+    std::vector<zmq::socket_t> peers;
+    for (int i = 0; i < 20; ++i) {
+      peers.emplace_back(ctx, zmq::socket_type::dealer);
+      peers.back().set(zmq::sockopt::linger, 0);
+      peers.back().set(zmq::sockopt::sndhwm, 1000);
+      peers.back().connect(endpoint);
+    }
+    const auto until = clock_type::now() + length;
+    std::string junk;
+    while (clock_type::now() < until) {
+      for (auto& s : peers) {
+        junk.resize(1 + rng_() % 300);
+        for (char& ch : junk) ch = static_cast<char>(rng_());
+        (void)s.send(zmq::buffer(junk), zmq::send_flags::dontwait);
+      }
+      std::this_thread::sleep_for(1ms);
+    }
+  }
+
+  umbrella& u_;
+  std::mt19937_64 rng_;
+  std::atomic<bool> stop_{false}, flooding_{false};
+  std::mutex mu_;
+  tally cache_;
+  std::array<std::atomic<std::uint64_t>, 10> counters_{};  // acknowledged increments
+  std::array<std::atomic<std::uint64_t>, 10> base_{};      // ... when the cache last came up
+  std::array<std::atomic<std::uint64_t>, 10> base_lo_{};   // ... when the one before it died
+  std::array<std::atomic<std::uint64_t>, 10> unknown_{};   // unanswered since then
+  std::map<std::string, std::uint64_t> sent_;
+  std::set<std::string> task_ids_;
+  std::vector<double> calm_us_, flood_us_;
+  std::map<std::string, std::size_t> peak_rss_;
+  std::map<std::string, int> faults_, restarts_;
+  std::vector<std::unique_ptr<canopy::msg::subscriber>> stalled_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  double minutes = 2;
+  std::uint64_t seed = 1;
+  std::string bin_dir = "build/release", launcher;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--minutes" && i + 1 < argc) {
+      minutes = std::atof(argv[++i]);
+    } else if (a == "--seed" && i + 1 < argc) {
+      seed = std::strtoull(argv[++i], nullptr, 10);
+    } else if (a == "--bin-dir" && i + 1 < argc) {
+      bin_dir = argv[++i];
+    } else if (a == "--launcher" && i + 1 < argc) {
+      launcher = argv[++i];
+    } else {
+      std::fprintf(stderr, "usage: %s [--minutes N] [--seed N] [--bin-dir DIR] [--launcher PATH]\n", argv[0]);
+      return 2;
+    }
+  }
+  bin_dir = std::filesystem::absolute(bin_dir).string();
+  if (launcher.empty()) launcher = bin_dir + "/tools/launcher/canopy-launch";
+  umbrella u;
+  u.dir = std::filesystem::temp_directory_path() / ("canopy_soak_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(u.dir);
+  std::filesystem::create_directories(u.dir);
+  {
+    std::ofstream cfg(u.dir / "canopy.toml");
+    cfg << "bin_dir = \"" << bin_dir << "\"\nconfig_dir = \"" << (u.dir / "none").string() << "\"\ndata_dir = \""
+        << (u.dir / "data").string() << "\"\nlog_dir = \"" << (u.dir / "logs").string() << "\"\npid_file = \""
+        << (u.dir / "launch.pid").string() << "\"\nmax_restarts = 100\nrestart_period_ms = 60000\n";
+    for (const auto& app : app_ids) {
+      u.endpoints[app] = "tcp://127.0.0.1:" + std::to_string(free_port());
+      u.events[app] = "tcp://127.0.0.1:" + std::to_string(free_port());
+      cfg << "[" << app << "]\nendpoint = \"" << u.endpoints[app] << "\"\nevents = \"" << u.events[app] << "\"\n";
+    }
+  }
+  canopy::testing::subprocess launch({launcher, "--config", (u.dir / "canopy.toml").string()});
+  if (!launch.wait_for_line("apps running", 60s)) {
+    std::fprintf(stderr, "canopy-soak: the umbrella did not come up:\n%s\n", launch.output().c_str());
+    return 1;
+  }
+  std::printf("canopy-soak: %.1f min, seed %llu, umbrella in %s\n", minutes, static_cast<unsigned long long>(seed),
+              u.dir.c_str());
+  std::fflush(stdout);
+  soak s(u, seed);
+  s.run_for(std::chrono::seconds(static_cast<long>(minutes * 60)));
+  const bool held = s.check();
+  launch.signal(SIGTERM);
+  const auto code = launch.wait_exit(60s);
+  const std::string stopped = "SIGTERM: the launcher exited " + std::to_string(code.value_or(-1));
+  std::printf("%-10s %-62s %s\n", "stop", stopped.c_str(), code == 0 ? "yes" : "NO");
+  std::filesystem::remove_all(u.dir);
+  return held && code == 0 ? 0 : 1;
+}
