@@ -18,6 +18,7 @@
 
 #include "canopy/ctl/ctl.hpp"
 #include "canopy/msg/client.hpp"
+#include "canopy/testing/ports.hpp"
 #include "canopy/testing/subprocess.hpp"
 #include "canopy/testing/wait.hpp"
 
@@ -27,18 +28,6 @@ namespace {
 using namespace std::chrono_literals;
 using testing::subprocess;
 using testing::wait_until;
-
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t n = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 bool alive(int os_pid) { return ::kill(os_pid, 0) == 0; }
 
@@ -63,8 +52,8 @@ class Umbrella : public ::testing::Test {
         << "pid_file = \"" << (dir / "launch.pid").string() << "\"\n"
         << "max_restarts = " << max_restarts() << "\n";
     for (const char* app : {"registry", "cache", "session_manager", "task_runner"}) {
-      endpoints[app] = "tcp://127.0.0.1:" + std::to_string(free_port());
-      cfg << "[" << app << "]\nendpoint = \"" << endpoints[app] << "\"\nevents = \"tcp://127.0.0.1:" << free_port()
+      endpoints[app] = "tcp://127.0.0.1:" + std::to_string(canopy::testing::free_tcp_port());
+      cfg << "[" << app << "]\nendpoint = \"" << endpoints[app] << "\"\nevents = \"tcp://127.0.0.1:" << canopy::testing::free_tcp_port()
           << "\"\n";
     }
     cfg.close();

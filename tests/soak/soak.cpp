@@ -42,6 +42,7 @@
 
 #include "canopy/msg/client.hpp"
 #include "canopy/msg/subscriber.hpp"
+#include "canopy/testing/ports.hpp"
 #include "canopy/testing/subprocess.hpp"
 #include "canopy/testing/wait.hpp"
 #include "load.hpp"
@@ -51,18 +52,6 @@ namespace {
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
 const std::vector<std::string> app_ids = {"registry", "cache", "session_manager", "task_runner"};
-
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t n = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 std::size_t rss_of(int os_pid) {
   std::ifstream in("/proc/" + std::to_string(os_pid) + "/status");
@@ -501,8 +490,8 @@ int main(int argc, char** argv) {
         << (u.dir / "data").string() << "\"\nlog_dir = \"" << (u.dir / "logs").string() << "\"\npid_file = \""
         << (u.dir / "launch.pid").string() << "\"\nmax_restarts = 100\nrestart_period_ms = 60000\n";
     for (const auto& app : app_ids) {
-      u.endpoints[app] = "tcp://127.0.0.1:" + std::to_string(free_port());
-      u.events[app] = "tcp://127.0.0.1:" + std::to_string(free_port());
+      u.endpoints[app] = "tcp://127.0.0.1:" + std::to_string(canopy::testing::free_tcp_port());
+      u.events[app] = "tcp://127.0.0.1:" + std::to_string(canopy::testing::free_tcp_port());
       cfg << "[" << app << "]\nendpoint = \"" << u.endpoints[app] << "\"\nevents = \"" << u.events[app] << "\"\n";
     }
   }
