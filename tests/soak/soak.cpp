@@ -148,7 +148,9 @@ class soak {
     {
       auto c = canopy::msg::client::connect(u_.endpoints["session_manager"]);
       std::lock_guard lk(mu_);
-      for (const auto& [user, seq] : sent_) {
+      for (const auto& entry : sent_) {
+        const std::string& user = entry.first;  // named: clang 14 lambdas cannot capture bindings
+        const std::uint64_t seq = entry.second;
         auto r = (*c)->call("get", 1, [&](canopy::wire::packer& p) {
           p.pack("user");
           p.pack(user);
