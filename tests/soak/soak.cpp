@@ -29,6 +29,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -78,6 +79,34 @@ struct umbrella {
   }
 };
 
+// The end of the run, which every paced loop waits on: a loop's pause between two
+// operations is a wait for this with a deadline, so the load stops at once when it comes.
+class stop_signal {
+ public:
+  void stop() {
+    {
+      std::lock_guard lk(mu_);
+      stopped_ = true;
+    }
+    cv_.notify_all();
+  }
+  [[nodiscard]] bool stopped() {
+    std::lock_guard lk(mu_);
+    return stopped_;
+  }
+  // Until `t` or the stop; true if stopped.
+  bool wait_until(clock_type::time_point t) {
+    std::unique_lock lk(mu_);
+    return cv_.wait_until(lk, t, [&] { return stopped_; });
+  }
+  bool wait_for(clock_type::duration d) { return wait_until(clock_type::now() + d); }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopped_ = false;
+};
+
 // One operation kind's record.
 struct tally {
   std::atomic<std::uint64_t> acked{0}, refused{0}, unreachable{0};
@@ -96,13 +125,15 @@ class soak {
     load.emplace_back([&] { registry_load(); });
     load.emplace_back([&] { good_client(); });
     load.emplace_back([&] { sample_memory(); });
-    std::this_thread::sleep_for(3s);  // a baseline before the first fault
-    while (clock_type::now() + 6s < until) {
+    // The schedule: a baseline, then a fault every 3 to 5 s, then the end.
+    auto next = clock_type::now() + 3s;
+    while (next + 3s < until) {
+      end_.wait_until(next);
       inject();
-      std::this_thread::sleep_for(std::chrono::seconds(3 + rng_() % 3));
+      next = clock_type::now() + std::chrono::seconds(3 + rng_() % 3);
     }
-    while (clock_type::now() < until) std::this_thread::sleep_for(100ms);
-    stop_ = true;
+    end_.wait_until(until);
+    end_.stop();
     for (auto& t : load) t.join();
     stalled_.clear();
   }
@@ -258,7 +289,7 @@ class soak {
   void cache_load() {
     peer p{u_.endpoints["cache"], nullptr};
     std::uint64_t i = 0;
-    while (!stop_) {
+    while (!end_.stopped()) {
       const int k = static_cast<int>(i++ % 10);
       auto r = p.call("incr", 1, [&](canopy::wire::packer& w) {
         w.pack("key");
@@ -273,14 +304,14 @@ class soak {
       } else {
         ++cache_.refused;
       }
-      std::this_thread::sleep_for(2ms);
+      (void)end_.wait_for(2ms);  // the pace
     }
   }
 
   void session_load() {
     peer p{u_.endpoints["session_manager"], nullptr};
     std::uint64_t i = 0;
-    while (!stop_) {
+    while (!end_.stopped()) {
       const std::string user = "soak:" + std::to_string(i++ % 50);
       auto o = p.call("open", 1, [&](canopy::wire::packer& w) {
         w.pack("user");
@@ -297,14 +328,14 @@ class soak {
         std::lock_guard lk(mu_);
         sent_[user] = canopy::wire::find(*r->result, "seq")->via.u64;
       }
-      std::this_thread::sleep_for(5ms);
+      (void)end_.wait_for(5ms);  // the pace
     }
   }
 
   void task_load() {
     peer p{u_.endpoints["task_runner"], nullptr};
     std::uint64_t i = 0;
-    while (!stop_) {
+    while (!end_.stopped()) {
       auto r = p.call("submit", 2, [&](canopy::wire::packer& w) {
         w.pack("kind");
         w.pack("echo");
@@ -315,24 +346,24 @@ class soak {
         std::lock_guard lk(mu_);
         task_ids_.insert(canopy::wire::find(*r->result, "task_id")->as<std::string>());
       }
-      std::this_thread::sleep_for(5ms);
+      (void)end_.wait_for(5ms);  // the pace
     }
   }
 
   void registry_load() {
     peer p{u_.endpoints["registry"], nullptr};
-    while (!stop_) {
+    while (!end_.stopped()) {
       (void)p.call("lookup", 1, [](canopy::wire::packer& w) {
         w.pack("name");
         w.pack("cache");
       });
-      std::this_thread::sleep_for(20ms);
+      (void)end_.wait_for(20ms);  // the pace
     }
   }
 
   void good_client() {
     peer p{u_.endpoints["cache"], nullptr};
-    while (!stop_) {
+    while (!end_.stopped()) {
       const auto t0 = clock_type::now();
       auto r = p.call("get", 1, [](canopy::wire::packer& w) {
         w.pack("key");
@@ -343,19 +374,19 @@ class soak {
         std::lock_guard lk(mu_);
         (flooding_ ? flood_us_ : calm_us_).push_back(us);
       }
-      std::this_thread::sleep_for(10ms);
+      (void)end_.wait_for(10ms);  // the pace
     }
   }
 
   void sample_memory() {
-    while (!stop_) {
+    while (!end_.stopped()) {
       for (const auto& app : app_ids) {
         const int pid = u_.os_pid(app);
         if (pid <= 0) continue;
         std::lock_guard lk(mu_);
         peak_rss_[app] = std::max(peak_rss_[app], rss_of(pid));
       }
-      std::this_thread::sleep_for(1s);
+      (void)end_.wait_for(1s);  // the pace
     }
   }
 
@@ -401,7 +432,7 @@ class soak {
     } else if (pick == 1 && pid > 0) {
       std::printf("fault: SIGSTOP %s for 2 s\n", app.c_str());
       ::kill(pid, SIGSTOP);
-      std::this_thread::sleep_for(2s);
+      (void)end_.wait_for(2s);  // the fault's length (the end cuts it short)
       ::kill(pid, SIGCONT);
       ++faults_["sigstop"];
     } else if (pick == 2) {
@@ -438,13 +469,14 @@ class soak {
         for (char& ch : junk) ch = static_cast<char>(rng_());
         (void)s.send(zmq::buffer(junk), zmq::send_flags::dontwait);
       }
-      std::this_thread::sleep_for(1ms);
+      if (end_.wait_for(1ms)) break;  // the flood's pace
     }
   }
 
   umbrella& u_;
   std::mt19937_64 rng_;
-  std::atomic<bool> stop_{false}, flooding_{false};
+  stop_signal end_;
+  std::atomic<bool> flooding_{false};
   std::mutex mu_;
   tally cache_;
   std::array<std::atomic<std::uint64_t>, 10> counters_{};  // acknowledged increments
