@@ -34,6 +34,7 @@
 #include "canopy/msg/client.hpp"
 #include "canopy/msg/subscriber.hpp"
 #include "canopy/session_app/app.hpp"
+#include "canopy/testing/wait.hpp"
 #include "load.hpp"
 
 namespace {
@@ -125,12 +126,15 @@ void rates(bool with_cache) {
   started_app running = start(sessions);
   if (with_cache) {  // wait until the link is up, so no write is skipped
     auto c = canopy::msg::client::connect(running.endpoint);
-    for (int i = 0; i < 500; ++i) {
+    const bool up = canopy::testing::wait_until([&] {
       auto info = (*c)->call("info", std::chrono::seconds(5));
       const msgpack::object* store = info && info->ok ? canopy::wire::find(*info->result, "store") : nullptr;
       const msgpack::object* state = store ? canopy::wire::find(*store, "state") : nullptr;
-      if (state && std::string_view(state->via.str.ptr, state->via.str.size) == "available") break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));  // polling a state, not synchronising
+      return state && std::string_view(state->via.str.ptr, state->via.str.size) == "available";
+    });
+    if (!up) {
+      std::fprintf(stderr, "session bench: the cache link did not come up\n");
+      std::exit(1);
     }
   }
   const std::size_t n = scaled(50000);
@@ -220,11 +224,11 @@ void expiry() {
       p.pack("user");
       p.pack("probe");
     };
-    for (int tries = 0; !probe_seen.load() && tries < 500; ++tries) {
+    (void)canopy::testing::wait_until([&] {
       (void)(*c)->call("open", 1, probe, std::chrono::seconds(5));
       (void)(*c)->call("close", 1, probe, std::chrono::seconds(5));
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));  // a poll interval
-    }
+      return probe_seen.load();
+    });
   }
   std::vector<std::uint64_t> active(n, 0);
   drive(running.endpoint, 50, 16, 0, n, [&](std::size_t i, std::uint64_t id) { return open_request(i, id, idle_ms); });
@@ -232,8 +236,9 @@ void expiry() {
         [&](std::size_t i, const canopy::msg::reply& r) {
           active[i] = canopy::wire::find(*r.result, "last_active_ms")->via.u64;
         });
-  const auto deadline = clock_type::now() + std::chrono::milliseconds(idle_ms) + std::chrono::seconds(30);
-  while (closed.load() < n && clock_type::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // Every session's closed event, or what came within the idle timeout and 30 s more.
+  (void)canopy::testing::wait_until([&] { return closed.load() >= n; },
+                                    std::chrono::milliseconds(idle_ms) + std::chrono::seconds(30));
   stop = true;
   reader.join();
   std::vector<double> late;

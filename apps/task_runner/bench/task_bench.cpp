@@ -20,6 +20,7 @@
 #include "canopy/app/instance.hpp"
 #include "canopy/msg/client.hpp"
 #include "canopy/task_app/app.hpp"
+#include "canopy/testing/wait.hpp"
 #include "load.hpp"
 
 namespace {
@@ -63,7 +64,10 @@ void run(const char* name, bool journal, canopy::task_app::fsync_policy policy, 
       p.pack("echo");
     });
   });
-  while (succeeded(**watcher) < n) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // polling a count
+  if (!canopy::testing::wait_until([&] { return succeeded(**watcher) >= n; }, std::chrono::seconds(300))) {
+    std::fprintf(stderr, "task bench: not every task succeeded within 300 s\n");
+    std::exit(1);
+  }
   const double secs = std::chrono::duration<double>(clock_type::now() - t0).count();
   std::printf("canopy.task_runner.noop.%s: %.4g tasks/s\n", name, static_cast<double>(n) / secs);
   std::printf("canopy.task_runner.submit.%s: %.4g submits/s\n", name, submits);

@@ -9,6 +9,8 @@
 
 #include <filesystem>
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -160,17 +162,25 @@ TEST_F(Ctl, TheTreeOfEveryAppAsOne) {
 
 TEST_F(Ctl, WatchStreamsEventsByPrefix) {
   // Another thread clears the cache until the watcher, subscribing meanwhile, saw one.
-  std::atomic<bool> stop{false};
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stop = false;
   std::thread clearer([&] {
-    while (!stop) {
+    std::unique_lock lk(mu);
+    do {
+      lk.unlock();
       (void)ctl({"cache", "clear"});
-      std::this_thread::sleep_for(20ms);  // a pace, not a synchronisation
-    }
+      lk.lock();
+    } while (!cv.wait_for(lk, 20ms, [&] { return stop; }));  // a clear every 20 ms until told
   });
   std::ostringstream out, err;
   const int code =
       run({"--registry", umbrella->registry->endpoint(), "watch", "cache.cleared", "--count", "1", "--for", "20s"}, out, err);
-  stop = true;
+  {
+    std::lock_guard lk(mu);
+    stop = true;
+  }
+  cv.notify_all();
   clearer.join();
   EXPECT_EQ(code, 0);
   EXPECT_EQ(out.str().rfind("cache.cleared {", 0), 0u) << out.str() << err.str();
