@@ -1,0 +1,14 @@
+// The dispatch fuzzer's corpus (every op with good, ill-typed, out-of-range and missing
+// arguments, frames that are not requests, and every finding) sent to a running session_manager
+// through testing::app_probe on each build — ASan and TSan included.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "canopy/testing/app_probe.hpp"
+#include "dispatch_setup.hpp"
+
+TEST(SessionsDispatch, EveryCorpusFrameIsAnsweredWellAndTheAppKeepsServing) {
+  auto served = canopy::session_app::fuzz::dispatch_app();
+  auto probe = canopy::testing::app_probe::start(*served);
+  EXPECT_THAT(probe->replay(CANOPY_DISPATCH_CORPUS_DIR), ::testing::IsEmpty());
+}
