@@ -107,6 +107,7 @@ APPS = {
 }
 
 RAW = {  # frames that are not good requests at all
+    "empty_frame": b"",  # a REQ-style delimiter with no payload: the delimiter comes back
     "not_msgpack": b"\xc1",
     "not_a_map": pack([1, "ping"]),
     "no_op": pack({"id": 7}),
