@@ -143,13 +143,15 @@ class control final : public gen_server {
       p.pack("stats");
       ctx_->stats().write(p);
       p.pack("server");
-      p.pack_map(5);
+      p.pack_map(6);
       p.pack("received");
       p.pack(server.received);
       p.pack("refused");
       p.pack(server.refused);
       p.pack("replied");
       p.pack(server.replied);
+      p.pack("dropped");
+      p.pack(server.dropped);
       p.pack("in_flight");
       p.pack(server.in_flight);
       p.pack("events");

@@ -27,7 +27,8 @@ struct outbox_item {
 class outbox : public handoff<outbox_item> {
  public:
   using item = outbox_item;
-  std::atomic<std::uint64_t> received{0}, handled{0}, refused{0}, replied{0}, in_flight{0}, events{0}, unauthorized{0};
+  std::atomic<std::uint64_t> received{0}, handled{0}, refused{0}, replied{0}, dropped{0}, in_flight{0}, events{0},
+      unauthorized{0};
 };
 
 }  // namespace detail
@@ -113,9 +114,9 @@ void server::impl::run(std::promise<std::string> bound) {
     if (options.curve.enabled()) zap.bind(detail::zap_endpoint);  // before any handshake can start
     configure(router, options);
     detail::apply_server_curve(router, options.curve);
-    // A hard guard well above the protocol's limit: frames past it cost the peer its
-    // connection; between the two they are answered too_large.
-    const std::size_t guard = std::max<std::size_t>(2 * options.limits.max_message_bytes,
+    // A hard guard well above the protocol's limit (docs/protocol.md: 4 x): frames past it
+    // cost the peer its connection; between the two they are answered too_large.
+    const std::size_t guard = std::max<std::size_t>(4 * options.limits.max_message_bytes,
                                                     options.limits.max_message_bytes + 65536);
     router.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(guard));
     router.set(zmq::sockopt::router_mandatory, 1);  // a reply to a vanished peer fails visibly
@@ -285,12 +286,17 @@ void server::impl::refuse(zmq::socket_t& router, std::vector<std::string> envelo
 
 void server::impl::send_reply(zmq::socket_t& router, detail::outbox::item& it) {
   try {
+    // With ROUTER_MANDATORY a peer past its high-water mark refuses the first frame (EAGAIN).
+    bool sent = true;
     for (const std::string& f : it.head)
-      if (!router.send(zmq::buffer(f), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) return;
-    if (router.send(zmq::buffer(it.payload.data(), it.payload.size()), zmq::send_flags::dontwait))
+      if (sent) sent = router.send(zmq::buffer(f), zmq::send_flags::sndmore | zmq::send_flags::dontwait).has_value();
+    if (sent) sent = router.send(zmq::buffer(it.payload.data(), it.payload.size()), zmq::send_flags::dontwait).has_value();
+    if (sent) {
       out->replied.fetch_add(1, std::memory_order_relaxed);
-    else
-      log->warn("msg server {}: a peer is past its high-water mark; a reply was dropped", endpoint);
+    } else if (out->dropped.fetch_add(1, std::memory_order_relaxed) % 10000 == 0) {  // a line per 10,000
+      log->warn("msg server {}: a peer is past its high-water mark (not reading its replies); {} replies dropped",
+                endpoint, out->dropped.load(std::memory_order_relaxed));
+    }
   } catch (const zmq::error_t& e) {  // EHOSTUNREACH: the peer went away
     log->debug("msg server {}: reply not delivered: {}", endpoint, e.what());
   }
@@ -326,7 +332,7 @@ void server::publish(std::string topic, msgpack::sbuffer payload) {
 
 server_stats server::stats() const {
   const detail::outbox& o = *impl_->out;
-  return {o.received.load(), o.handled.load(), o.refused.load(), o.replied.load(),
+  return {o.received.load(), o.handled.load(), o.refused.load(), o.replied.load(), o.dropped.load(),
           o.in_flight.load(), o.events.load(), o.unauthorized.load()};
 }
 

@@ -19,7 +19,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Answers {op, n} for op "echo" (args n), unknown_op otherwise; "hold" requests are kept
+// Answers {op, n} for op "echo" (args n), 16 KiB for "big", unknown_op otherwise; "hold" requests are kept
 // until release() answers them in reverse order.
 class echo_service {
  public:
@@ -38,6 +38,8 @@ class echo_service {
     } else if (req.op() == "hold") {
       std::lock_guard lk(mu_);
       held_.push_back(std::move(req));
+    } else if (req.op() == "big") {
+      req.reply_ok([](wire::packer& p) { p.pack(std::string(16384, 'b')); });
     } else if (req.op() == "drop") {
       // destroyed unanswered: the server answers internal
     } else {
@@ -181,7 +183,9 @@ TEST_F(Server, BadInputIsAnsweredAndTheServiceGoesOn) {
   expect_refused({"a", "b"}, wire::error_code::bad_request);                  // several payload frames
   expect_refused({std::string("\xdd\xff\xff\xff\xff", 5)}, wire::error_code::bad_request);  // allocation bomb
   expect_refused({std::string((1u << 20) + 1, '\x90')}, wire::error_code::too_large);       // over 1 MiB
-  EXPECT_GE(srv->stats().refused, 7u);
+  // Still answered below the hard guard (4 x max_message_bytes, docs/protocol.md).
+  expect_refused({std::string(3u << 20, '\x90')}, wire::error_code::too_large);
+  EXPECT_GE(srv->stats().refused, 8u);
 }
 
 TEST_F(Server, ADroppedRequestIsAnsweredInternal) {
@@ -204,6 +208,32 @@ TEST_F(Server, PastMaxInFlightNewRequestsAreOverloaded) {
   service->release();
   for (int i = 0; i < 2; ++i) ASSERT_TRUE(cli->receive(10s));
   expect_echo_works();
+}
+
+// A peer that sends and never reads: its replies fill the socket buffers, then its pipe
+// (send_hwm); the rest are dropped and counted, and every other peer is served meanwhile.
+TEST_F(Server, RepliesToAPeerThatDoesNotReadAreDroppedAndCountedWhileOthersAreServed) {
+  srv.reset();
+  start({.send_hwm = 10});
+  zmq::context_t ctx(1);
+  zmq::socket_t deaf(ctx, zmq::socket_type::dealer);
+  deaf.set(zmq::sockopt::linger, 0);
+  deaf.set(zmq::sockopt::rcvhwm, 10);
+  deaf.set(zmq::sockopt::rcvbuf, 65536);
+  deaf.connect(srv->endpoint());
+  msgpack::sbuffer big;
+  wire::packer p(big);
+  p.pack_map(2);
+  p.pack("id");
+  p.pack(1u);
+  p.pack("op");
+  p.pack("big");
+  // 16 KiB replies: 64 MiB in all, far more than loopback's buffers hold.
+  for (int i = 0; i < 4096; ++i) ASSERT_TRUE(deaf.send(zmq::buffer(big.data(), big.size()), zmq::send_flags::none));
+  ASSERT_TRUE(testing::wait_until([&] { return srv->stats().dropped > 0; }));
+  expect_echo_works();
+  const server_stats st = srv->stats();
+  EXPECT_LE(st.replied + st.dropped, st.received);
 }
 
 TEST_F(Server, EndpointInUseIsAClearError) {

@@ -48,7 +48,9 @@ struct server_options {
   std::string events_endpoint;                 // PUB; empty: no events
   wire::decode_limits limits;                  // limits.max_message_bytes: past it, too_large
   std::size_t max_in_flight = 10000;           // unanswered requests; past it, overloaded
-  int send_hwm = 10000;                        // per peer; a reply to a peer past it is dropped (logged)
+  // Per peer. A reply to a peer past it (one that does not read its replies) is dropped,
+  // counted in stats().dropped and logged, rather than holding up every other peer.
+  int send_hwm = 10000;
   int receive_hwm = 10000;
   std::chrono::milliseconds linger{200};            // on stop, for replies still queued
   std::chrono::milliseconds heartbeat{5000};        // ZMTP heartbeats; a silent peer is dropped after 3
@@ -62,6 +64,7 @@ struct server_stats {
   std::uint64_t handled = 0;       // handed to the handler
   std::uint64_t refused = 0;       // answered with an error by the server itself
   std::uint64_t replied = 0;       // replies sent
+  std::uint64_t dropped = 0;       // replies dropped: the peer was past send_hwm (not reading them)
   std::uint64_t in_flight = 0;     // handed over, not yet answered
   std::uint64_t events = 0;        // published
   std::uint64_t unauthorized = 0;  // CURVE handshakes refused (a key not on the allow-list)
