@@ -7,7 +7,8 @@
 // counters; session open + send; task submit (echo, unique keys); registry lookups; a good
 // client's cache gets, timed. Faults, one every few seconds, drawn from the seed: kill -9 of
 // a random app, SIGSTOP then SIGCONT of an app for 2 s, a flood of garbage frames from 20
-// peers, a subscriber that connects to every app's events and never reads. Sampled: each
+// peers, a client outpacing an app (four sockets sending without waiting for replies), a
+// subscriber that connects to every app's events and never reads. Sampled: each
 // app's RSS every second. Checked at the end (after the umbrella is back up):
 //   tasks     every acknowledged task finished (awaited); none lost
 //   sessions  every acknowledged message is there, unless the cache restarted after it
@@ -16,8 +17,11 @@
 //             plus at most the unanswered ones (the cache keeps no snapshot here)
 //   registry  every name listed belongs to a running app (no lease outlives its ttl)
 //   launcher  still running: every restart stayed within its intensity
+//   overload  each outpacing client got every request answered (ok, or overloaded: the
+//             app's push-back) or its reply counted as dropped by the app (the client fell
+//             behind reading; info.server.dropped), while the app's RSS stayed under 512 MiB
 //   memory    each app's RSS stayed under 512 MiB, with the stalled subscriber and the flood
-//   latency   the good client's p99 before and during the garbage flood
+//   latency   the good client's p99 calm, during the garbage flood, during an overload
 // Exit 0 when every invariant held.
 
 #include <arpa/inet.h>
@@ -71,6 +75,16 @@ struct umbrella {
     if (!c) return -1;
     auto r = (*c)->call("info", 1s);
     return r && r->ok ? static_cast<int>(canopy::wire::find(*r->result, "os_pid")->via.i64) : -1;
+  }
+  // Replies the app's server dropped so far (info.server.dropped: peers not reading), or 0.
+  std::uint64_t dropped_replies(const std::string& app) const {
+    auto c = canopy::msg::client::connect(endpoints.at(app), {.send_timeout = 300ms});
+    if (!c) return 0;
+    auto r = (*c)->call("info", 1s);
+    if (!r || !r->ok) return 0;
+    const msgpack::object* server = canopy::wire::find(*r->result, "server");
+    const msgpack::object* dropped = server ? canopy::wire::find(*server, "dropped") : nullptr;
+    return dropped ? dropped->via.u64 : 0;
   }
   bool all_up() const {
     for (const auto& app : app_ids)
@@ -248,6 +262,19 @@ class soak {
     for (const auto& [app, n] : restarts_) rs += app + " " + std::to_string(n) + " ";
     row("launcher", "restarted: " + (rs.empty() ? std::string("none") : rs), true);
 
+    // overload: every request answered (ok, or overloaded as push-back) or its reply
+    // counted as dropped by the app (the client fell behind reading), memory bounded.
+    for (const overload_run& o : overloads_) {
+      const std::string seen =
+          o.app + ": " + std::to_string(o.sent) + " sent (" + std::to_string(o.blocked) + " client HWM waits), " +
+          std::to_string(o.ok) + " ok, " + std::to_string(o.overloaded) + " overloaded, " +
+          std::to_string(o.other) + " other, " + std::to_string(o.unanswered()) + " unanswered (" +
+          std::to_string(o.dropped) + " dropped at the app's send HWM); RSS " + std::to_string(o.rss_before >> 20) +
+          " -> " + std::to_string(o.rss_peak >> 20) + " MiB";
+      row("overload", seen,
+          o.unanswered() <= o.dropped && o.other == 0 && o.rss_peak < (std::size_t{512} << 20));
+    }
+
     std::string mem;
     bool bounded = true;
     for (const auto& [app, peak] : peak_rss_) {
@@ -258,9 +285,11 @@ class soak {
 
     std::lock_guard lk(mu_);
     const double before = canopy::bench::percentile(calm_us_, 0.99), during = canopy::bench::percentile(flood_us_, 0.99);
+    const double overloaded = canopy::bench::percentile(overload_us_, 0.99);
     row("latency", "good client get p99: " + std::to_string(static_cast<int>(before)) + " us calm, " +
                        std::to_string(static_cast<int>(during)) + " us during floods (" +
-                       std::to_string(flood_us_.size()) + " samples)",
+                       std::to_string(flood_us_.size()) + " samples), " + std::to_string(static_cast<int>(overloaded)) +
+                       " us while a client outpaces an app (" + std::to_string(overload_us_.size()) + ")",
         flood_us_.empty() || during < 1e6);
     return all;
   }
@@ -372,7 +401,7 @@ class soak {
       const double us = std::chrono::duration<double, std::micro>(clock_type::now() - t0).count();
       if (r && r->ok) {
         std::lock_guard lk(mu_);
-        (flooding_ ? flood_us_ : calm_us_).push_back(us);
+        (flooding_ ? flood_us_ : overloading_ ? overload_us_ : calm_us_).push_back(us);
       }
       (void)end_.wait_for(10ms);  // the pace
     }
@@ -391,7 +420,7 @@ class soak {
   }
 
   void inject() {
-    const unsigned pick = static_cast<unsigned>(rng_() % 4);
+    const unsigned pick = static_cast<unsigned>(rng_() % 5);
     const std::string app = app_ids[rng_() % app_ids.size()];
     const int pid = u_.os_pid(app);
     if (pick == 0 && pid > 0) {
@@ -441,6 +470,14 @@ class soak {
       flood(u_.endpoints[app], 2s);
       flooding_ = false;
       ++faults_["garbage flood"];
+    } else if (pick == 3) {
+      // Each app in turn, so a run's table has every app's figures.
+      const std::string& target = app_ids[static_cast<std::size_t>(faults_["overload"]) % app_ids.size()];
+      std::printf("fault: a client outpacing %s for 2 s\n", target.c_str());
+      overloading_ = true;
+      overload(target, 2s);
+      overloading_ = false;
+      ++faults_["overload"];
     } else {
       std::printf("fault: a subscriber to every app that never reads\n");
       for (const auto& a : app_ids) {
@@ -450,6 +487,120 @@ class soak {
       ++faults_["stalled subscriber"];
     }
     std::fflush(stdout);
+  }
+
+  // What one overload did: requests sent as fast as the client's sockets took them, and
+  // how the app pushed back.
+  struct overload_run {
+    std::string app;
+    std::uint64_t sent = 0, blocked = 0;        // blocked: a send refused by the client's own HWM
+    std::uint64_t ok = 0, overloaded = 0, other = 0;
+    std::uint64_t dropped = 0;  // by the app: replies to a peer past its send HWM (this client, reading too slowly)
+    std::size_t rss_before = 0, rss_peak = 0;
+    [[nodiscard]] std::uint64_t unanswered() const { return sent - ok - overloaded - other; }
+  };
+
+  // The request an overload sends to `app`: a put of 100 bytes to one of 1,000 keys, a get
+  // of a soak session, an echo task (recorded like the load's: it must finish), members.
+  static void overload_request(msgpack::sbuffer& b, const std::string& app, std::uint64_t id) {
+    msgpack::packer<msgpack::sbuffer> p(b);
+    p.pack_map(3);
+    p.pack("id");
+    p.pack(id);
+    p.pack("op");
+    if (app == "cache") {
+      p.pack("put");
+      p.pack("args");
+      p.pack_map(2);
+      p.pack("key");
+      p.pack("overload:" + std::to_string(id % 1000));
+      p.pack("value");
+      p.pack(std::string(100, 'v'));
+    } else if (app == "session_manager") {
+      p.pack("get");
+      p.pack("args");
+      p.pack_map(1);
+      p.pack("user");
+      p.pack("soak:" + std::to_string(id % 50));
+    } else if (app == "task_runner") {
+      p.pack("submit");
+      p.pack("args");
+      p.pack_map(1);
+      p.pack("kind");
+      p.pack("echo");
+    } else {  // a group no one joins: always answered, whoever is registered at the moment
+      p.pack("members");
+      p.pack("args");
+      p.pack_map(1);
+      p.pack("group");
+      p.pack("overload");
+    }
+  }
+
+  // Four DEALERs (ZeroMQ's default HWM of 1,000) sending to `app` without waiting for
+  // replies, reading them as they come, for `length`; then up to 10 s for the rest.
+  void overload(const std::string& app, std::chrono::seconds length) {
+    overload_run run{.app = app};
+    const int pid = u_.os_pid(app);
+    run.rss_before = run.rss_peak = pid > 0 ? rss_of(pid) : 0;
+    const std::uint64_t dropped_before = u_.dropped_replies(app);
+    zmq::context_t ctx(1);
+    std::vector<zmq::socket_t> peers;
+    for (int i = 0; i < 4; ++i) {
+      peers.emplace_back(ctx, zmq::socket_type::dealer);
+      peers.back().set(zmq::sockopt::linger, 0);
+      peers.back().connect(u_.endpoints[app]);
+    }
+    const canopy::wire::decode_limits limits;
+    auto drain = [&](zmq::socket_t& s) {
+      zmq::message_t m;
+      while (s.recv(m, zmq::recv_flags::dontwait)) {
+        auto r = canopy::msg::decode_reply(m.to_string(), limits);
+        if (r && r->ok) {
+          ++run.ok;
+          if (app == "task_runner") {
+            std::lock_guard lk(mu_);
+            task_ids_.insert(canopy::wire::find(*r->result, "task_id")->as<std::string>());
+          }
+        } else if (r && r->code == canopy::wire::error_code::overloaded) {
+          ++run.overloaded;
+        } else {
+          ++run.other;
+        }
+      }
+    };
+    const auto until = clock_type::now() + length;
+    auto next_sample = clock_type::now();
+    msgpack::sbuffer b;
+    while (clock_type::now() < until && !end_.stopped()) {
+      for (auto& s : peers) {
+        for (int k = 0; k < 64; ++k) {
+          b.clear();
+          overload_request(b, app, run.sent + 1);
+          if (!s.send(zmq::buffer(b.data(), b.size()), zmq::send_flags::dontwait)) {
+            ++run.blocked;
+            break;
+          }
+          ++run.sent;
+        }
+        drain(s);
+      }
+      if (clock_type::now() >= next_sample && pid > 0) {
+        run.rss_peak = std::max(run.rss_peak, rss_of(pid));
+        next_sample += 100ms;
+      }
+    }
+    const auto grace = clock_type::now() + 10s;
+    while (run.unanswered() > 0 && clock_type::now() < grace) {
+      std::vector<zmq_pollitem_t> items;
+      for (auto& s : peers) items.push_back({s.handle(), 0, ZMQ_POLLIN, 0});
+      zmq::poll(items, 100ms);
+      for (auto& s : peers) drain(s);
+    }
+    if (pid > 0) run.rss_peak = std::max(run.rss_peak, rss_of(pid));
+    run.dropped = u_.dropped_replies(app) - dropped_before;
+    std::lock_guard lk(mu_);
+    overloads_.push_back(run);
   }
 
   void flood(const std::string& endpoint, std::chrono::seconds length) {
@@ -476,7 +627,7 @@ class soak {
   umbrella& u_;
   std::mt19937_64 rng_;
   stop_signal end_;
-  std::atomic<bool> flooding_{false};
+  std::atomic<bool> flooding_{false}, overloading_{false};
   std::mutex mu_;
   tally cache_;
   std::array<std::atomic<std::uint64_t>, 10> counters_{};  // acknowledged increments
@@ -485,10 +636,11 @@ class soak {
   std::array<std::atomic<std::uint64_t>, 10> unknown_{};   // unanswered since then
   std::map<std::string, std::uint64_t> sent_;
   std::set<std::string> task_ids_;
-  std::vector<double> calm_us_, flood_us_;
+  std::vector<double> calm_us_, flood_us_, overload_us_;
   std::map<std::string, std::size_t> peak_rss_;
   std::map<std::string, int> faults_, restarts_;
   std::vector<std::unique_ptr<canopy::msg::subscriber>> stalled_;
+  std::vector<overload_run> overloads_;
 };
 
 }  // namespace
