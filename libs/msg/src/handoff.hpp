@@ -3,6 +3,8 @@
 // locked queue plus an eventfd polled beside the sockets. The eventfd (a system call) is
 // written only while the I/O thread sleeps; awake, it looks at pending() before it sleeps
 // again (seq_cst on both sides: either it sees the item, or the pusher sees it asleep).
+// take() swaps vectors, so a steady flow reuses the same two buffers instead of
+// allocating per batch, and reads the eventfd only when it was written.
 
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -10,10 +12,10 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
-#include <deque>
 #include <mutex>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 namespace canopy::msg::detail {
 
@@ -41,12 +43,18 @@ class handoff {
   [[nodiscard]] bool pending() const noexcept { return pending_.load(std::memory_order_seq_cst); }
   // The I/O thread, around its poll.
   void set_sleeping(bool s) noexcept { sleeping_.store(s, std::memory_order_seq_cst); }
-  std::deque<Item> take() {
-    std::uint64_t count = 0;
-    [[maybe_unused]] const auto n = ::read(fd_, &count, sizeof count);
+  // Everything pushed so far, in order. `spare` (emptied here) becomes the next queue, so
+  // pass back the vector the previous take() returned.
+  std::vector<Item> take(std::vector<Item> spare = {}) {
+    if (signalled_.exchange(false, std::memory_order_acq_rel)) {
+      std::uint64_t count = 0;
+      [[maybe_unused]] const auto n = ::read(fd_, &count, sizeof count);
+    }
+    spare.clear();
     std::lock_guard lk(mu_);
     pending_.store(false, std::memory_order_relaxed);
-    return std::exchange(items_, {});
+    std::swap(items_, spare);
+    return spare;
   }
   void close() {
     {
@@ -63,6 +71,7 @@ class handoff {
 
  private:
   void wake() noexcept {
+    signalled_.store(true, std::memory_order_release);
     const std::uint64_t one = 1;
     [[maybe_unused]] const auto n = ::write(fd_, &one, sizeof one);  // only fails if the counter would overflow
   }
@@ -70,9 +79,10 @@ class handoff {
   int fd_;
   std::atomic<bool> pending_{false};
   std::atomic<bool> sleeping_{true};
+  std::atomic<bool> signalled_{false};  // the eventfd was written since the last take()
   mutable std::mutex mu_;
   bool closed_ = false;
-  std::deque<Item> items_;
+  std::vector<Item> items_;
 };
 
 }  // namespace canopy::msg::detail

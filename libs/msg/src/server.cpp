@@ -140,6 +140,7 @@ void server::impl::run(std::promise<std::string> bound) {
                             {zap.handle(), 0, ZMQ_POLLIN, 0}};
   const int polled = options.curve.enabled() ? 3 : 2;
   std::vector<zmq::message_t> frames;
+  std::vector<detail::outbox::item> batch;  // the outbox's buffers, reused
   for (;;) {
     out->set_sleeping(true);
     try {
@@ -153,7 +154,8 @@ void server::impl::run(std::promise<std::string> bound) {
     }
     out->set_sleeping(false);
     if ((items[1].revents & ZMQ_POLLIN) || out->pending()) {
-      for (auto& it : out->take()) {
+      batch = out->take(std::move(batch));
+      for (auto& it : batch) {
         if (!it.event) {
           send_reply(router, it);
         } else if (!events_endpoint.empty()) {
