@@ -172,6 +172,13 @@ std::string app_probe::check(std::string_view frame) {
   return m.still_serving();
 }
 
+void app_probe::require(std::string_view frame) {
+  if (const std::string broken = check(frame); !broken.empty()) {
+    std::fprintf(stderr, "dispatch property broken: %s\n", broken.c_str());
+    std::abort();
+  }
+}
+
 std::vector<std::string> app_probe::replay(const std::filesystem::path& dir) {
   std::vector<std::filesystem::path> files;
   for (const auto& e : std::filesystem::directory_iterator(dir))

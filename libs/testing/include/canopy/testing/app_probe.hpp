@@ -18,6 +18,7 @@
 // answers `ping` on a second connection, and a late reply is checked when it comes.
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -43,10 +44,27 @@ class app_probe {
   // check() for every file in `dir` (a fuzz corpus): "<file>: <what was wrong>" per failure.
   std::vector<std::string> replay(const std::filesystem::path& dir);
 
+  // check(), aborting with what was wrong (a fuzz target's way to report a finding).
+  void require(std::string_view frame);
+
  private:
   struct impl;
   explicit app_probe(std::unique_ptr<impl> p);
   std::unique_ptr<impl> impl_;
 };
+
+// The whole of an app's LLVMFuzzerTestOneInput: the app `make_app()` returns, started on
+// the first input and kept to the end of the process (libFuzzer exits from anywhere), gets
+// the input as one frame.
+//   extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* d, std::size_t n) {
+//     return canopy::testing::fuzz_dispatch(canopy::cache_app::fuzz::dispatch_app, d, n);
+//   }
+template <class MakeApp>
+int fuzz_dispatch(MakeApp make_app, const std::uint8_t* data, std::size_t size) {
+  static auto* const served = make_app().release();
+  static auto* const probe = app_probe::start(*served).release();
+  probe->require(std::string_view(reinterpret_cast<const char*>(data), size));
+  return 0;
+}
 
 }  // namespace canopy::testing
