@@ -361,6 +361,8 @@ std::vector<pid> runtime::processes() const {
 
 unsigned runtime::scheduler_threads() const noexcept { return core_->sched.threads(); }
 
+bool runtime::set_idle_poller(idle_poller* poller) { return core_->sched.set_poller(poller); }
+
 std::size_t runtime::run_until_idle() {
   if (core_->config.mode != scheduling::manual)
     throw std::logic_error("run_until_idle() is for a runtime in scheduling::manual mode");

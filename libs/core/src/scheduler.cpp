@@ -64,6 +64,8 @@ struct scheduler::worker {
   alignas(64) std::mutex park_mu;
   std::condition_variable park_cv;
   bool notified = false;
+  idle_poller* polling = nullptr;  // under park_mu: the poller this worker waits in
+  std::atomic<bool> in_poll{false};  // the same, for wake_one's choice (under idle_mu_)
 
   std::thread thread;
 };
@@ -104,6 +106,7 @@ void scheduler::stop() noexcept {
     {
       std::lock_guard lk(w->park_mu);
       w->notified = true;
+      if (w->polling) w->polling->interrupt();
     }
     w->park_cv.notify_one();
   }
@@ -196,16 +199,40 @@ void scheduler::wake_one() noexcept {
   {
     std::lock_guard lk(idle_mu_);
     if (idle_.empty()) return;
-    w = idle_.back();
-    idle_.pop_back();
+    // Not the polling worker if another sleeps: work the poll itself made runnable (a
+    // second process woken in the same poll) must reach a second thread.
+    auto pick = std::find_if(idle_.rbegin(), idle_.rend(),
+                             [](worker* x) { return !x->in_poll.load(std::memory_order_relaxed); });
+    auto it = pick == idle_.rend() ? std::prev(idle_.end()) : std::prev(pick.base());
+    w = *it;
+    idle_.erase(it);
     sleeping_.fetch_sub(1, std::memory_order_relaxed);
     searching_.fetch_add(1, std::memory_order_relaxed);  // on its behalf: it wakes searching
   }
   {
+    // Interrupted under park_mu: the polling worker clears `polling` under it before it
+    // gives the role back, so the poller cannot be removed (and destroyed) meanwhile.
     std::lock_guard lk(w->park_mu);
     w->notified = true;
+    if (w->polling) w->polling->interrupt();
   }
   w->park_cv.notify_one();
+}
+
+bool scheduler::set_poller(idle_poller* poller) {
+  if (mode_ != scheduling::threads) return false;
+  if (poller != nullptr) {
+    idle_poller* none = nullptr;
+    return poller_.compare_exchange_strong(none, poller, std::memory_order_seq_cst);
+  }
+  idle_poller* old = poller_.exchange(nullptr, std::memory_order_seq_cst);
+  // A worker takes the role, then reads poller_: once the role is free after the exchange,
+  // no worker can reach `old` again.
+  while (old != nullptr && polling_.load(std::memory_order_seq_cst)) {
+    old->interrupt();
+    std::this_thread::yield();
+  }
+  return true;
 }
 
 // ---- finding work ----------------------------------------------------------------------------
@@ -375,6 +402,8 @@ void scheduler::worker_main(worker& w) {
 }
 
 void scheduler::park(worker& w) {
+  poll_ready(w);
+  if (w.runnext.load(std::memory_order_relaxed) != nullptr) return;
   if (!w.searching) {
     w.searching = true;
     searching_.fetch_add(1, std::memory_order_relaxed);
@@ -419,10 +448,83 @@ void scheduler::park(worker& w) {
     }
     return;
   }
+  if (poll_while_idle(w)) return;
   std::unique_lock lk(w.park_mu);
   w.park_cv.wait(lk, [&] { return w.notified; });
   w.notified = false;
   if (!stopping_.load(std::memory_order_acquire)) w.searching = true;  // wake_one counted us
+}
+
+void scheduler::poll_ready(worker& w) {
+  if (poller_.load(std::memory_order_relaxed) == nullptr || polling_.exchange(true, std::memory_order_seq_cst))
+    return;
+  if (idle_poller* p = poller_.load(std::memory_order_seq_cst)) (void)p->poll(false);
+  polling_.store(false, std::memory_order_seq_cst);
+  if (!w.pending.empty()) publish_pending(w);
+}
+
+// Called listed as idle (sleeping_ counts us): a waker may pick us, set notified and
+// interrupt the poll. Work the poll itself makes runnable lands in our runnext.
+bool scheduler::poll_while_idle(worker& w) {
+  if (poller_.load(std::memory_order_relaxed) == nullptr || polling_.exchange(true, std::memory_order_seq_cst))
+    return false;
+  idle_poller* p = poller_.load(std::memory_order_seq_cst);
+  bool polled = false;
+  if (p != nullptr) {
+    {
+      std::lock_guard lk(w.park_mu);
+      w.polling = p;
+    }
+    {
+      std::lock_guard lk(idle_mu_);
+      w.in_poll.store(true, std::memory_order_relaxed);
+    }
+    for (;;) {
+      {
+        std::lock_guard lk(w.park_mu);
+        if (w.notified) break;
+      }
+      if (poller_.load(std::memory_order_seq_cst) != p) break;  // being removed: set_poller waits for us
+      if (!p->poll(true)) break;
+      polled = true;
+      if (w.runnext.load(std::memory_order_relaxed) != nullptr || !w.pending.empty() ||
+          w.local_size.load(std::memory_order_relaxed) != 0 || work_visible() ||
+          stopping_.load(std::memory_order_acquire))
+        break;
+    }
+    {
+      std::lock_guard lk(idle_mu_);
+      w.in_poll.store(false, std::memory_order_relaxed);
+    }
+    std::lock_guard lk(w.park_mu);
+    w.polling = nullptr;
+  }
+  polling_.store(false, std::memory_order_seq_cst);
+  if (!polled) {
+    {
+      std::lock_guard lk(w.park_mu);
+      if (!w.notified) return false;  // sleep as usual
+    }
+  }
+  // Off the idle list, unless a waker took us off already (then it counted us searching).
+  bool was_idle = false;
+  {
+    std::lock_guard lk(idle_mu_);
+    auto it = std::find(idle_.begin(), idle_.end(), &w);
+    if (it != idle_.end()) {
+      idle_.erase(it);
+      sleeping_.fetch_sub(1, std::memory_order_relaxed);
+      was_idle = true;
+    }
+  }
+  if (!was_idle) {
+    std::unique_lock lk(w.park_mu);
+    w.park_cv.wait(lk, [&] { return w.notified; });
+    w.notified = false;
+    if (!stopping_.load(std::memory_order_acquire)) w.searching = true;
+  }
+  if (!w.pending.empty()) publish_pending(w);
+  return true;
 }
 
 // ---- manual mode ---------------------------------------------------------------------------

@@ -51,6 +51,8 @@ class scheduler {
   void stop() noexcept;
 
   [[nodiscard]] unsigned threads() const noexcept { return static_cast<unsigned>(workers_.size()); }
+  // runtime::set_idle_poller.
+  bool set_poller(idle_poller* poller);
   // True on a worker thread of any runtime (where blocking would stall processes).
   static bool on_worker_thread() noexcept;
 
@@ -71,6 +73,10 @@ class scheduler {
   void maybe_wake() noexcept;
   void wake_one() noexcept;
   void park(worker& w);
+  // park's wait through the idle poller; false if there is none or another thread has it.
+  bool poll_while_idle(worker& w);
+  // A non-blocking poll before spinning (replies the last run queued go out now).
+  void poll_ready(worker& w);
   void run_cell(worker* w, process_cell* cell);
 
   runtime_core& rt_;
@@ -92,6 +98,9 @@ class scheduler {
   alignas(64) std::atomic<unsigned> sleeping_{0};
   alignas(64) std::atomic<unsigned> searching_{0};
   alignas(64) std::atomic<bool> stopping_{false};
+  // The idle poller and whether a worker is inside it (the role: one at a time).
+  alignas(64) std::atomic<idle_poller*> poller_{nullptr};
+  std::atomic<bool> polling_{false};
 };
 
 }  // namespace canopy::detail

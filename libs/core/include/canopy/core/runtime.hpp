@@ -54,6 +54,22 @@ struct runtime_config {
   std::chrono::milliseconds shutdown_timeout{5000};
 };
 
+// An I/O source a scheduler thread with nothing to run waits on instead of sleeping
+// (msg::server's sockets), so requests are served on the thread that then runs the
+// process they are for, with no hand-off between threads (docs/messaging.md).
+// Thread-safety: poll() on one scheduler thread at a time; interrupt() from any thread.
+class idle_poller {
+ public:
+  virtual ~idle_poller() = default;
+  // On a scheduler thread about to idle. block = false: serve what is ready and return.
+  // block = true: also wait for I/O until interrupt() (it may return earlier). Processes
+  // sent messages from inside run on this thread next. False if it could not poll now
+  // (another thread is polling): the scheduler thread then sleeps as usual.
+  virtual bool poll(bool block) noexcept = 0;
+  // The poll(true) under way, or the next one, returns at once.
+  virtual void interrupt() noexcept = 0;
+};
+
 // Waits, from a non-process thread, for one process to exit (a monitor owned by a thread).
 // It must not outlive the runtime that made it.
 class exit_watch {
@@ -147,6 +163,11 @@ class runtime {
   // Every live process, in spawn order.
   [[nodiscard]] std::vector<pid> processes() const;
   [[nodiscard]] unsigned scheduler_threads() const noexcept;
+
+  // Installs the runtime's idle_poller (one at most; threads mode only): false if one is
+  // installed already or in manual mode. nullptr removes it, returning once no scheduler
+  // thread is inside its poll() — so it may be destroyed right after.
+  bool set_idle_poller(idle_poller* poller);
 
   // Manual mode: runs runnable processes on this thread until none is left; returns how
   // many process runs happened. (In threads mode: std::logic_error.)
