@@ -2,7 +2,14 @@
 // a process -> reply) against a raw ZeroMQ ROUTER echoing the same bytes, in one run.
 // Prints canopy.msg.<figure> and canopy.msg.raw.<figure>: round trips/s, p50 / p99 (us).
 //
-//   canopy_msg_bench [--scale F] [--only SHAPE] [--side canopy|raw] [--threads N]
+//   canopy_msg_bench [--scale F] [--only SHAPE] [--side canopy|raw] [--threads N] [--inline]
+//                    [--scheduler-polls]
+//
+// --scheduler-polls: the server polls from the runtime's idle scheduler threads
+// (server_options.runtime).
+// --inline (a diagnostic, not a figure to quote): the server's handler answers on its I/O
+// thread instead of sending the request to a process — the server's own cost without the
+// two thread hand-offs a process costs (docs/messaging.md).
 
 #include <spdlog/logger.h>
 #include <spdlog/sinks/null_sink.h>
@@ -92,17 +99,19 @@ class raw_echo {
   std::thread thread_;
 };
 
+void answer_ping(canopy::msg::incoming& req) {
+  req.reply_ok([](canopy::wire::packer& p) {
+    p.pack_map(1);
+    p.pack("pong");
+    p.pack(true);
+  });
+}
+
 // The server's handler process: answers ping with {pong: true}.
 class pong_process final : public canopy::process {
  protected:
   void receive(canopy::message& m) override {
-    if (auto* req = m.get<canopy::msg::incoming>()) {
-      req->reply_ok([](canopy::wire::packer& p) {
-        p.pack_map(1);
-        p.pack("pong");
-        p.pack(true);
-      });
-    }
+    if (auto* req = m.get<canopy::msg::incoming>()) answer_ping(*req);
   }
 };
 
@@ -168,6 +177,8 @@ void report(const std::string& prefix, const std::string& name, const run_result
 int main(int argc, char** argv) {
   std::string only, side;
   unsigned threads = 0;  // scheduler threads; 0: one per core
+  bool answer_inline = false;
+  bool scheduler_polls = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--scale") == 0 && i + 1 < argc) {
       scale = std::atof(argv[++i]);
@@ -177,8 +188,12 @@ int main(int argc, char** argv) {
       side = argv[++i];
     } else if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
       threads = static_cast<unsigned>(std::atoi(argv[++i]));
+    } else if (std::strcmp(argv[i], "--inline") == 0) {
+      answer_inline = true;
+    } else if (std::strcmp(argv[i], "--scheduler-polls") == 0) {
+      scheduler_polls = true;
     } else {
-      std::fprintf(stderr, "usage: %s [--scale F] [--only SHAPE] [--side canopy|raw] [--threads N]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--scale F] [--only SHAPE] [--side canopy|raw] [--threads N] [--inline] [--scheduler-polls]\n", argv[0]);
       return 2;
     }
   }
@@ -187,8 +202,15 @@ int main(int argc, char** argv) {
   config.logger = std::make_shared<spdlog::logger>("bench", std::make_shared<spdlog::sinks::null_sink_mt>());
   canopy::runtime rt(config);
   canopy::pid handler = rt.spawn<pong_process>();
-  auto srv = canopy::msg::server::start({.logger = config.logger},
-                                        [&](canopy::msg::incoming req) { rt.send(handler, std::move(req)); });
+  canopy::msg::server_options server_options{.logger = config.logger};
+  if (scheduler_polls) server_options.runtime = &rt;
+  auto srv = canopy::msg::server::start(server_options, [&](canopy::msg::incoming req) {
+    if (answer_inline) {
+      answer_ping(req);
+    } else {
+      rt.send(handler, std::move(req));
+    }
+  });
   if (!srv) {
     std::fprintf(stderr, "cannot start the server: %s\n", srv.error().to_string().c_str());
     return 1;

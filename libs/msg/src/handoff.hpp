@@ -68,6 +68,8 @@ class handoff {
     return closed_;
   }
   [[nodiscard]] int fd() const noexcept { return fd_; }
+  // Makes the I/O thread's poll return (as a push would), without an item.
+  void interrupt() noexcept { wake(); }
 
  private:
   void wake() noexcept {

@@ -5,11 +5,14 @@
 #include <algorithm>
 #include <cassert>
 #include <array>
+#include <condition_variable>
 #include <future>
+#include <mutex>
 #include <thread>
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
+#include "canopy/core/runtime.hpp"
 #include "curve_socket.hpp"
 #include "handoff.hpp"
 
@@ -71,7 +74,10 @@ void incoming::send(msgpack::sbuffer reply) {
 
 // ---- server -----------------------------------------------------------------------------------
 
-struct server::impl {
+// The sockets are used by one thread at a time: whoever holds `role` — the server's own
+// thread, or a scheduler thread polling through idle_poller (the exchange on `role` is the
+// barrier ZeroMQ asks for when a socket changes threads).
+struct server::impl final : canopy::idle_poller {
   server_options options;
   handler on_request;
   std::shared_ptr<spdlog::logger> log;
@@ -81,12 +87,38 @@ struct server::impl {
   std::thread io;
   bool stopped = false;
 
+  zmq::context_t ctx{1};
+  zmq::socket_t router{ctx, zmq::socket_type::router};
+  zmq::socket_t pub{ctx, zmq::socket_type::pub};
+  zmq::socket_t zap{ctx, zmq::socket_type::rep};
+  zmq_pollitem_t items[3] = {};
+  int polled = 2;
+  std::vector<zmq::message_t> frames;
+  std::vector<detail::outbox::item> batch;  // the outbox's buffers, reused
+
+  std::atomic<bool> role{false};
+  std::atomic<bool> interrupted{false};
+  bool scheduler_polls = false;  // installed as the runtime's idle poller
+  std::mutex own_mu;             // the own thread's pause between polls, cut short by stop
+  std::condition_variable own_cv;
+  bool own_stop = false;
+
+  bool poll(bool block) noexcept override;
+  void interrupt() noexcept override {
+    interrupted.store(true, std::memory_order_seq_cst);
+    out->interrupt();
+  }
+
   void run(std::promise<std::string> bound);
-  void serve(zmq::socket_t& router, std::vector<zmq::message_t>& frames);
-  void refuse(zmq::socket_t& router, std::vector<std::string> envelope, std::optional<std::uint64_t> id,
+  // One round: the outbox flushed, a poll (blocking: until something comes), a bounded
+  // batch of requests served. False once the outbox is closed (stop).
+  bool poll_once(bool block);
+  void flush();
+  void serve();  // the request in `frames`
+  void refuse(std::vector<std::string> envelope, std::optional<std::uint64_t> id,
               wire::error_code code, const std::string& why);
-  void send_reply(zmq::socket_t& router, detail::outbox::item& it);
-  void authenticate(zmq::socket_t& zap);
+  void send_reply(detail::outbox::item& it);
+  void authenticate();
 };
 
 namespace {
@@ -106,10 +138,6 @@ std::string to_string(const zmq::message_t& m) { return std::string(static_cast<
 }  // namespace
 
 void server::impl::run(std::promise<std::string> bound) {
-  zmq::context_t ctx(1);
-  zmq::socket_t router(ctx, zmq::socket_type::router);
-  zmq::socket_t pub(ctx, zmq::socket_type::pub);
-  zmq::socket_t zap(ctx, zmq::socket_type::rep);
   try {
     if (options.curve.enabled()) zap.bind(detail::zap_endpoint);  // before any handshake can start
     configure(router, options);
@@ -133,65 +161,113 @@ void server::impl::run(std::promise<std::string> bound) {
     bound.set_value(std::string("cannot bind: ") + e.what());
     return;
   }
+  items[0] = {router.handle(), 0, ZMQ_POLLIN, 0};
+  items[1] = {nullptr, out->fd(), ZMQ_POLLIN, 0};
+  items[2] = {zap.handle(), 0, ZMQ_POLLIN, 0};
+  polled = options.curve.enabled() ? 3 : 2;
+  role.store(true, std::memory_order_seq_cst);  // ours until handed to the scheduler
+  scheduler_polls = options.runtime != nullptr && options.runtime->set_idle_poller(this);
   bound.set_value({});
 
-  zmq_pollitem_t items[] = {{router.handle(), 0, ZMQ_POLLIN, 0},
-                            {nullptr, out->fd(), ZMQ_POLLIN, 0},
-                            {zap.handle(), 0, ZMQ_POLLIN, 0}};
-  const int polled = options.curve.enabled() ? 3 : 2;
-  std::vector<zmq::message_t> frames;
-  std::vector<detail::outbox::item> batch;  // the outbox's buffers, reused
-  for (;;) {
-    out->set_sleeping(true);
-    try {
-      // Replies queued while we were awake were not signalled: then only collect events.
-      zmq::poll(items, polled, std::chrono::milliseconds(out->pending() ? 0 : -1));
-    } catch (const zmq::error_t& e) {
-      out->set_sleeping(false);
-      if (e.num() == EINTR) continue;
-      log->error("msg server {}: poll failed: {}", endpoint, e.what());
-      break;
+  if (!scheduler_polls) {
+    while (poll_once(true)) {
     }
-    out->set_sleeping(false);
-    if ((items[1].revents & ZMQ_POLLIN) || out->pending()) {
-      batch = out->take(std::move(batch));
-      for (auto& it : batch) {
-        if (!it.event) {
-          send_reply(router, it);
-        } else if (!events_endpoint.empty()) {
-          pub.send(zmq::buffer(it.head.front()), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-          pub.send(zmq::buffer(it.payload.data(), it.payload.size()), zmq::send_flags::dontwait);
-          out->events.fetch_add(1, std::memory_order_relaxed);
-        }
+  } else {
+    role.store(false, std::memory_order_seq_cst);
+    // The fallback: poll when every scheduler thread is busy (no one holds the role).
+    for (;;) {
+      {
+        std::unique_lock lk(own_mu);
+        if (own_cv.wait_for(lk, std::chrono::milliseconds(2), [&] { return own_stop; })) break;
       }
-      if (out->closed()) break;
+      bool free = false;
+      if (role.compare_exchange_strong(free, true, std::memory_order_seq_cst)) {
+        const bool open = poll_once(false);
+        role.store(false, std::memory_order_seq_cst);
+        if (!open) break;
+      }
     }
-    if (polled == 3 && (items[2].revents & ZMQ_POLLIN)) authenticate(zap);
-    if (items[0].revents & ZMQ_POLLIN) {
-      // A bounded batch, so replies waiting in the outbox are not starved by a flood.
-      for (int i = 0; i < 256; ++i) {
-        frames.clear();
-        std::optional<std::size_t> got;
-        try {
-          got = zmq::recv_multipart(router, std::back_inserter(frames), zmq::recv_flags::dontwait);
-        } catch (const zmq::error_t& e) {
-          log->debug("msg server {}: receive failed: {}", endpoint, e.what());
-          break;
-        }
-        if (!got) break;
-        serve(router, frames);
-      }
+    // stop() removed us from the runtime first: the role is free for good, and ours.
+    while (role.exchange(true, std::memory_order_seq_cst)) std::this_thread::yield();
+  }
+  // Replies queued before stop still go out (the sockets linger); then the endpoints are
+  // free again before stop() returns.
+  batch = out->take(std::move(batch));
+  for (auto& it : batch)
+    if (!it.event) send_reply(it);
+  router.close();
+  pub.close();
+  zap.close();
+  ctx.close();
+}
+
+bool server::impl::poll(bool block) noexcept {
+  bool free = false;
+  if (!role.compare_exchange_strong(free, true, std::memory_order_seq_cst)) return false;
+  try {
+    (void)poll_once(block);
+  } catch (const std::exception& e) {  // never into the scheduler
+    log->error("msg server {}: {}", endpoint, e.what());
+  }
+  role.store(false, std::memory_order_seq_cst);
+  return true;
+}
+
+void server::impl::flush() {
+  batch = out->take(std::move(batch));
+  for (auto& it : batch) {
+    if (!it.event) {
+      send_reply(it);
+    } else if (!events_endpoint.empty()) {
+      pub.send(zmq::buffer(it.head.front()), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+      pub.send(zmq::buffer(it.payload.data(), it.payload.size()), zmq::send_flags::dontwait);
+      out->events.fetch_add(1, std::memory_order_relaxed);
     }
   }
-  // Replies queued before stop still go out (the sockets linger).
-  for (auto& it : out->take())
-    if (!it.event) send_reply(router, it);
+}
+
+bool server::impl::poll_once(bool block) {
+  if (out->pending()) flush();
+  if (out->closed()) return false;
+  out->set_sleeping(true);
+  // An interrupt() whose eventfd write the flush above consumed must not be slept through.
+  const bool wait = block && !out->pending() && !interrupted.exchange(false, std::memory_order_seq_cst);
+  try {
+    zmq::poll(items, polled, std::chrono::milliseconds(wait ? -1 : 0));
+  } catch (const zmq::error_t& e) {
+    out->set_sleeping(false);
+    if (e.num() == EINTR) return true;
+    log->error("msg server {}: poll failed: {}", endpoint, e.what());
+    return false;
+  }
+  out->set_sleeping(false);
+  if ((items[1].revents & ZMQ_POLLIN) || out->pending()) {
+    flush();
+    if (out->closed()) return false;
+  }
+  if (polled == 3 && (items[2].revents & ZMQ_POLLIN)) authenticate();
+  if (items[0].revents & ZMQ_POLLIN) {
+    // A bounded batch, so replies waiting in the outbox are not starved by a flood.
+    for (int i = 0; i < 256; ++i) {
+      frames.clear();
+      std::optional<std::size_t> got;
+      try {
+        got = zmq::recv_multipart(router, std::back_inserter(frames), zmq::recv_flags::dontwait);
+      } catch (const zmq::error_t& e) {
+        log->debug("msg server {}: receive failed: {}", endpoint, e.what());
+        break;
+      }
+      if (!got) break;
+      serve();
+    }
+  }
+  return true;
 }
 
 // One ZAP request (RFC 27): [version, request id, domain, address, identity, mechanism,
 // credentials...]; for CURVE the one credential is the client's 32-byte public key. Anything
 // else — another mechanism, a key not on the allow-list, a malformed request — is refused.
-void server::impl::authenticate(zmq::socket_t& zap) {
+void server::impl::authenticate() {
   std::vector<zmq::message_t> request;
   try {
     if (!zmq::recv_multipart(zap, std::back_inserter(request), zmq::recv_flags::dontwait)) return;
@@ -228,7 +304,7 @@ void server::impl::authenticate(zmq::socket_t& zap) {
   }
 }
 
-void server::impl::serve(zmq::socket_t& router, std::vector<zmq::message_t>& frames) {
+void server::impl::serve() {
   out->received.fetch_add(1, std::memory_order_relaxed);
   // [identity, payload] (DEALER) or [identity, ..., "", payload] (REQ, proxies).
   std::vector<std::string> envelope;
@@ -242,17 +318,17 @@ void server::impl::serve(zmq::socket_t& router, std::vector<zmq::message_t>& fra
   if (delimiter != 0) payload_at = delimiter + 1;
   for (std::size_t i = 0; i < std::min(payload_at, frames.size()); ++i) envelope.push_back(to_string(frames[i]));
   if (frames.size() <= payload_at) {
-    refuse(router, std::move(envelope), std::nullopt, wire::error_code::bad_request, "no payload frame");
+    refuse(std::move(envelope), std::nullopt, wire::error_code::bad_request, "no payload frame");
     return;
   }
   if (frames.size() > payload_at + 1) {
-    refuse(router, std::move(envelope), std::nullopt, wire::error_code::bad_request,
+    refuse(std::move(envelope), std::nullopt, wire::error_code::bad_request,
            std::to_string(frames.size() - payload_at) + " payload frames; exactly one is expected");
     return;
   }
   const zmq::message_t& payload = frames[payload_at];
   if (payload.size() > options.limits.max_message_bytes) {
-    refuse(router, std::move(envelope), std::nullopt, wire::error_code::too_large,
+    refuse(std::move(envelope), std::nullopt, wire::error_code::too_large,
            "a payload of " + std::to_string(payload.size()) + " bytes (limit " +
                std::to_string(options.limits.max_message_bytes) + ")");
     return;
@@ -260,11 +336,11 @@ void server::impl::serve(zmq::socket_t& router, std::vector<zmq::message_t>& fra
   wire::decoded d = wire::decode_request(to_string(payload), options.limits);
   if (!d.ok()) {
     const wire::decode_failure& f = d.failure();
-    refuse(router, std::move(envelope), f.id, f.code, f.message);
+    refuse(std::move(envelope), f.id, f.code, f.message);
     return;
   }
   if (out->in_flight.load(std::memory_order_relaxed) >= options.max_in_flight) {
-    refuse(router, std::move(envelope), d.value().id, wire::error_code::overloaded,
+    refuse(std::move(envelope), d.value().id, wire::error_code::overloaded,
            std::to_string(options.max_in_flight) + " requests in flight; retry later");
     return;
   }
@@ -277,16 +353,16 @@ void server::impl::serve(zmq::socket_t& router, std::vector<zmq::message_t>& fra
   }
 }
 
-void server::impl::refuse(zmq::socket_t& router, std::vector<std::string> envelope, std::optional<std::uint64_t> id,
+void server::impl::refuse(std::vector<std::string> envelope, std::optional<std::uint64_t> id,
                           wire::error_code code, const std::string& why) {
   out->refused.fetch_add(1, std::memory_order_relaxed);
   log->debug("msg server {}: refused a request ({}): {}", endpoint, wire::to_string(code), why);
   detail::outbox::item it{false, std::move(envelope), {}};
   wire::encode_error(it.payload, id, code, why);
-  send_reply(router, it);
+  send_reply(it);
 }
 
-void server::impl::send_reply(zmq::socket_t& router, detail::outbox::item& it) {
+void server::impl::send_reply(detail::outbox::item& it) {
   try {
     // With ROUTER_MANDATORY a peer past its high-water mark refuses the first frame (EAGAIN).
     bool sent = true;
@@ -341,7 +417,14 @@ server_stats server::stats() const {
 void server::stop() {
   if (impl_->stopped) return;
   impl_->stopped = true;
+  // No scheduler thread polls from here on (set_idle_poller(nullptr) waits out a poll).
+  if (impl_->scheduler_polls) impl_->options.runtime->set_idle_poller(nullptr);
   impl_->out->close();
+  {
+    std::lock_guard lk(impl_->own_mu);
+    impl_->own_stop = true;
+  }
+  impl_->own_cv.notify_all();
   if (impl_->io.joinable()) impl_->io.join();
 }
 

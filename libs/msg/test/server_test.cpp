@@ -5,11 +5,14 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
+#include <atomic>
 #include <mutex>
 #include <thread>
 #include <vector>
 #include <zmq.hpp>
 
+#include "canopy/core/runtime.hpp"
 #include "canopy/msg/client.hpp"
 #include "canopy/msg/subscriber.hpp"
 #include "canopy/testing/wait.hpp"
@@ -346,6 +349,111 @@ TEST_F(Server, TheSubscriberFiltersByPrefixAndSkipsMalformedEvents) {
   } while (next->topic == "cache.cleared");
   EXPECT_EQ(next->topic, "registry.registered");
   EXPECT_EQ((*sub)->malformed(), 1u);
+}
+
+// ---- the server polling from a runtime's idle scheduler threads (server_options.runtime) ----
+
+// Answers echo {n} from a process; "spin" keeps its scheduler thread busy until released.
+class echo_process final : public process {
+ public:
+  explicit echo_process(std::atomic<bool>* hold) : hold_(hold) {}
+
+ protected:
+  void receive(message& m) override {
+    auto* req = m.get<incoming>();
+    if (req == nullptr) return;
+    if (req->op() == "spin") {
+      req->reply_ok([](wire::packer& p) { p.pack_map(0); });
+      while (hold_->load()) std::this_thread::yield();  // a CPU-bound handler
+      return;
+    }
+    std::uint64_t n = 0;
+    if (const auto* v = wire::find(req->args(), "n"); v && v->type == msgpack::type::POSITIVE_INTEGER) n = v->via.u64;
+    req->reply_ok([&](wire::packer& p) {
+      p.pack_map(1);
+      p.pack("n");
+      p.pack(n);
+    });
+  }
+
+ private:
+  std::atomic<bool>* hold_;
+};
+
+class ScheduledServer : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (auto& h : handlers) h = rt.spawn<echo_process>(&hold);
+    srv = start_server();
+    auto c = client::connect(srv->endpoint());
+    ASSERT_TRUE(c);
+    cli = std::move(*c);
+  }
+  void TearDown() override { hold = false; }
+  std::unique_ptr<server> start_server() {
+    auto s = server::start({.runtime = &rt}, [this](incoming r) {
+      const std::uint64_t id = r.id();
+      rt.send(handlers[r.op() == "spin" ? id % 2 : 2 + id % 2], std::move(r));
+    });
+    EXPECT_TRUE(s) << s.error().to_string();
+    return s ? std::move(*s) : nullptr;
+  }
+  std::uint64_t echo(client& c, std::uint64_t n) {
+    auto r = c.call("echo", 1, [&](wire::packer& p) {
+      p.pack("n");
+      p.pack(n);
+    }, 10s);
+    EXPECT_TRUE(r && r->ok);
+    return r && r->ok ? wire::find(*r->result, "n")->via.u64 : 0;
+  }
+
+  std::atomic<bool> hold{true};
+  runtime rt{{.threads = 2}};
+  std::array<pid, 4> handlers;
+  std::unique_ptr<server> srv;
+  std::unique_ptr<client> cli;
+};
+
+TEST_F(ScheduledServer, PipelinedRequestsAreAllAnswered) {
+  constexpr int n = 2000;
+  for (int i = 0; i < n; ++i) cli->send("echo");
+  for (int i = 0; i < n; ++i) ASSERT_TRUE(cli->receive(10s)) << i;
+  EXPECT_EQ(echo(*cli, 7), 7u);
+  EXPECT_EQ(srv->stats().replied, static_cast<std::uint64_t>(n) + 1);
+}
+
+// A handler that answers, then keeps its scheduler thread busy: that thread never gets
+// back to its poll to send the reply and the other one sleeps, so the server's own thread
+// takes over and the reply still goes out.
+TEST_F(ScheduledServer, AReplyGoesOutWhileTheThreadThatMadeItStaysBusy) {
+  cli->send("spin");
+  ASSERT_TRUE(cli->receive(10s));
+  hold = false;
+  EXPECT_EQ(echo(*cli, 4), 4u);
+}
+
+TEST_F(ScheduledServer, ASecondServerOnTheSameRuntimePollsOnItsOwnThread) {
+  auto second = start_server();  // the runtime has its idle poller already
+  ASSERT_TRUE(second);
+  auto c = client::connect(second->endpoint());
+  ASSERT_TRUE(c);
+  EXPECT_EQ(echo(**c, 5), 5u);
+  EXPECT_EQ(echo(*cli, 6), 6u);
+  second.reset();
+  EXPECT_EQ(echo(*cli, 8), 8u);
+}
+
+TEST_F(ScheduledServer, StopsAndStartsAgainWhileSchedulerThreadsPoll) {
+  for (int i = 0; i < 20; ++i) {
+    cli.reset();
+    srv.reset();  // a scheduler thread is likely inside its poll: stop waits it out
+    srv = start_server();
+    ASSERT_TRUE(srv);
+    auto c = client::connect(srv->endpoint());
+    ASSERT_TRUE(c);
+    cli = std::move(*c);
+    EXPECT_EQ(echo(*cli, static_cast<std::uint64_t>(i)), static_cast<std::uint64_t>(i));
+  }
 }
 
 }  // namespace

@@ -41,6 +41,10 @@ namespace spdlog {
 class logger;
 }
 
+namespace canopy {
+class runtime;
+}
+
 namespace canopy::msg {
 
 struct server_options {
@@ -56,6 +60,12 @@ struct server_options {
   std::chrono::milliseconds heartbeat{5000};        // ZMTP heartbeats; a silent peer is dropped after 3
   std::chrono::milliseconds handshake{5000};
   curve_server_keys curve;                          // CURVE on ROUTER and PUB (curve.hpp); off by default
+  // Poll the sockets from this runtime's idle scheduler threads (runtime::set_idle_poller),
+  // so a request is served on the thread that runs its handler's process — no hand-off
+  // between threads. The server's own thread then polls only when no scheduler thread
+  // has for 2 ms (all busy). Null, or the runtime has an idle poller already: the
+  // server's own thread does it all. The runtime must outlive the server.
+  canopy::runtime* runtime = nullptr;
   std::shared_ptr<spdlog::logger> logger;           // null: spdlog's default
 };
 
