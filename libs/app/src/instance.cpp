@@ -249,6 +249,7 @@ canopy::result<std::unique_ptr<instance>> instance::start(application& app, sett
   so.max_in_flight = s.max_in_flight;
   so.curve = s.curve;
   so.logger = log;
+  if (s.scheduler_polls) so.runtime = p->rt.get();
   impl* raw = p.get();
   auto server = msg::server::start(std::move(so), [raw](msg::incoming req) { raw->route(std::move(req)); });
   if (!server) return server.error();

@@ -39,6 +39,7 @@ settings read_settings(config& c, const application& app) {
   s.data_dir = c.string("data_dir", s.data_dir);
   s.log_level = c.choice("log_level", s.log_level, log_levels);
   s.threads = static_cast<unsigned>(c.integer("threads", 0, 0, 1024));
+  s.scheduler_polls = c.boolean("scheduler_polls", true);
   s.max_message_bytes = static_cast<std::size_t>(c.integer("max_message_bytes", 1 << 20, 1024, 64 << 20));
   s.max_in_flight = static_cast<std::size_t>(c.integer("max_in_flight", 10000, 1, 10000000));
   s.shutdown_timeout = c.milliseconds("shutdown_timeout_ms", s.shutdown_timeout, std::chrono::milliseconds(100),

@@ -64,6 +64,10 @@ struct settings {
   std::string data_dir = "data";                  // data_dir / --data-dir
   std::string log_level = "info";                 // log_level / --log-level
   unsigned threads = 0;                           // threads: scheduler threads, 0 = one per core
+  // scheduler_polls: the request socket is polled from idle scheduler threads, so a request
+  // runs on the thread that received it (msg::server_options::runtime); false: the
+  // server's own thread polls and hands requests over.
+  bool scheduler_polls = true;
   std::size_t max_message_bytes = 1 << 20;        // max_message_bytes
   std::size_t max_in_flight = 10000;              // max_in_flight: past it, overloaded
   std::chrono::milliseconds shutdown_timeout{5000};  // shutdown_timeout_ms
