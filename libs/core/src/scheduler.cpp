@@ -458,9 +458,11 @@ void scheduler::park(worker& w) {
 void scheduler::poll_ready(worker& w) {
   if (poller_.load(std::memory_order_relaxed) == nullptr || polling_.exchange(true, std::memory_order_seq_cst))
     return;
-  if (idle_poller* p = poller_.load(std::memory_order_seq_cst)) (void)p->poll(false);
+  idle_poller::outcome got = idle_poller::outcome::busy;
+  if (idle_poller* p = poller_.load(std::memory_order_seq_cst)) got = p->poll(false);
   polling_.store(false, std::memory_order_seq_cst);
   if (!w.pending.empty()) publish_pending(w);
+  if (got == idle_poller::outcome::loaded) wake_one();  // the next poller, while we run it
 }
 
 // Called listed as idle (sleeping_ counts us): a waker may pick us, set notified and
@@ -470,6 +472,7 @@ bool scheduler::poll_while_idle(worker& w) {
     return false;
   idle_poller* p = poller_.load(std::memory_order_seq_cst);
   bool polled = false;
+  bool loaded = false;
   if (p != nullptr) {
     {
       std::lock_guard lk(w.park_mu);
@@ -485,8 +488,10 @@ bool scheduler::poll_while_idle(worker& w) {
         if (w.notified) break;
       }
       if (poller_.load(std::memory_order_seq_cst) != p) break;  // being removed: set_poller waits for us
-      if (!p->poll(true)) break;
+      const idle_poller::outcome got = p->poll(true);
+      if (got == idle_poller::outcome::busy) break;
       polled = true;
+      loaded = got == idle_poller::outcome::loaded;
       if (w.runnext.load(std::memory_order_relaxed) != nullptr || !w.pending.empty() ||
           w.local_size.load(std::memory_order_relaxed) != 0 || work_visible() ||
           stopping_.load(std::memory_order_acquire))
@@ -524,6 +529,7 @@ bool scheduler::poll_while_idle(worker& w) {
     if (!stopping_.load(std::memory_order_acquire)) w.searching = true;
   }
   if (!w.pending.empty()) publish_pending(w);
+  if (loaded) wake_one();  // the next poller, while we run what came
   return true;
 }
 

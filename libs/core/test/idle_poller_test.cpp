@@ -22,7 +22,7 @@ class fake_poller final : public idle_poller {
   explicit fake_poller(runtime& rt) : rt_(rt), fd_(::eventfd(0, EFD_NONBLOCK)) {}
   ~fake_poller() override { ::close(fd_); }
 
-  bool poll(bool block) noexcept override {
+  outcome poll(bool block) noexcept override {
     ++polls;
     if (block) ++blocking;
     inside = true;
@@ -37,7 +37,7 @@ class fake_poller final : public idle_poller {
       rt_.send(*to, 1);
     }
     inside = false;
-    return true;
+    return outcome::served;
   }
   void interrupt() noexcept override {
     const std::uint64_t one = 1;

@@ -3,10 +3,10 @@
 // Prints canopy.msg.<figure> and canopy.msg.raw.<figure>: round trips/s, p50 / p99 (us).
 //
 //   canopy_msg_bench [--scale F] [--only SHAPE] [--side canopy|raw] [--threads N] [--inline]
-//                    [--scheduler-polls]
+//                    [--own-thread]
 //
-// --scheduler-polls: the server polls from the runtime's idle scheduler threads
-// (server_options.runtime).
+// The server polls from the runtime's idle scheduler threads (server_options.runtime), as
+// every app does; --own-thread: the server's own I/O thread polls and hands requests over.
 // --inline (a diagnostic, not a figure to quote): the server's handler answers on its I/O
 // thread instead of sending the request to a process — the server's own cost without the
 // two thread hand-offs a process costs (docs/messaging.md).
@@ -178,7 +178,7 @@ int main(int argc, char** argv) {
   std::string only, side;
   unsigned threads = 0;  // scheduler threads; 0: one per core
   bool answer_inline = false;
-  bool scheduler_polls = false;
+  bool scheduler_polls = true;  // as every app runs (app::settings::scheduler_polls)
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--scale") == 0 && i + 1 < argc) {
       scale = std::atof(argv[++i]);
@@ -190,10 +190,10 @@ int main(int argc, char** argv) {
       threads = static_cast<unsigned>(std::atoi(argv[++i]));
     } else if (std::strcmp(argv[i], "--inline") == 0) {
       answer_inline = true;
-    } else if (std::strcmp(argv[i], "--scheduler-polls") == 0) {
-      scheduler_polls = true;
+    } else if (std::strcmp(argv[i], "--own-thread") == 0) {
+      scheduler_polls = false;
     } else {
-      std::fprintf(stderr, "usage: %s [--scale F] [--only SHAPE] [--side canopy|raw] [--threads N] [--inline] [--scheduler-polls]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--scale F] [--only SHAPE] [--side canopy|raw] [--threads N] [--inline] [--own-thread]\n", argv[0]);
       return 2;
     }
   }

@@ -96,6 +96,7 @@ struct server::impl final : canopy::idle_poller {
   std::vector<zmq::message_t> frames;
   std::vector<detail::outbox::item> batch;  // the outbox's buffers, reused
 
+  static constexpr int full_batch = 256;  // requests read per poll at most
   std::atomic<bool> role{false};
   std::atomic<bool> interrupted{false};
   bool scheduler_polls = false;  // installed as the runtime's idle poller
@@ -103,7 +104,7 @@ struct server::impl final : canopy::idle_poller {
   std::condition_variable own_cv;
   bool own_stop = false;
 
-  bool poll(bool block) noexcept override;
+  outcome poll(bool block) noexcept override;
   void interrupt() noexcept override {
     interrupted.store(true, std::memory_order_seq_cst);
     out->interrupt();
@@ -111,8 +112,8 @@ struct server::impl final : canopy::idle_poller {
 
   void run(std::promise<std::string> bound);
   // One round: the outbox flushed, a poll (blocking: until something comes), a bounded
-  // batch of requests served. False once the outbox is closed (stop).
-  bool poll_once(bool block);
+  // batch of requests served. How many were served; -1 once the outbox is closed (stop).
+  int poll_once(bool block);
   void flush();
   void serve();  // the request in `frames`
   void refuse(std::vector<std::string> envelope, std::optional<std::uint64_t> id,
@@ -170,7 +171,7 @@ void server::impl::run(std::promise<std::string> bound) {
   bound.set_value({});
 
   if (!scheduler_polls) {
-    while (poll_once(true)) {
+    while (poll_once(true) >= 0) {
     }
   } else {
     role.store(false, std::memory_order_seq_cst);
@@ -182,7 +183,7 @@ void server::impl::run(std::promise<std::string> bound) {
       }
       bool free = false;
       if (role.compare_exchange_strong(free, true, std::memory_order_seq_cst)) {
-        const bool open = poll_once(false);
+        const bool open = poll_once(false) >= 0;
         role.store(false, std::memory_order_seq_cst);
         if (!open) break;
       }
@@ -201,16 +202,17 @@ void server::impl::run(std::promise<std::string> bound) {
   ctx.close();
 }
 
-bool server::impl::poll(bool block) noexcept {
+canopy::idle_poller::outcome server::impl::poll(bool block) noexcept {
   bool free = false;
-  if (!role.compare_exchange_strong(free, true, std::memory_order_seq_cst)) return false;
+  if (!role.compare_exchange_strong(free, true, std::memory_order_seq_cst)) return outcome::busy;
+  int served = 0;
   try {
-    (void)poll_once(block);
+    served = poll_once(block);
   } catch (const std::exception& e) {  // never into the scheduler
     log->error("msg server {}: {}", endpoint, e.what());
   }
   role.store(false, std::memory_order_seq_cst);
-  return true;
+  return served >= full_batch ? outcome::loaded : outcome::served;
 }
 
 void server::impl::flush() {
@@ -226,9 +228,9 @@ void server::impl::flush() {
   }
 }
 
-bool server::impl::poll_once(bool block) {
+int server::impl::poll_once(bool block) {
   if (out->pending()) flush();
-  if (out->closed()) return false;
+  if (out->closed()) return -1;
   out->set_sleeping(true);
   // An interrupt() whose eventfd write the flush above consumed must not be slept through.
   const bool wait = block && !out->pending() && !interrupted.exchange(false, std::memory_order_seq_cst);
@@ -236,19 +238,20 @@ bool server::impl::poll_once(bool block) {
     zmq::poll(items, polled, std::chrono::milliseconds(wait ? -1 : 0));
   } catch (const zmq::error_t& e) {
     out->set_sleeping(false);
-    if (e.num() == EINTR) return true;
+    if (e.num() == EINTR) return 0;
     log->error("msg server {}: poll failed: {}", endpoint, e.what());
-    return false;
+    return -1;
   }
   out->set_sleeping(false);
   if ((items[1].revents & ZMQ_POLLIN) || out->pending()) {
     flush();
-    if (out->closed()) return false;
+    if (out->closed()) return -1;
   }
   if (polled == 3 && (items[2].revents & ZMQ_POLLIN)) authenticate();
+  int served = 0;
   if (items[0].revents & ZMQ_POLLIN) {
     // A bounded batch, so replies waiting in the outbox are not starved by a flood.
-    for (int i = 0; i < 256; ++i) {
+    for (; served < full_batch; ++served) {
       frames.clear();
       std::optional<std::size_t> got;
       try {
@@ -261,7 +264,7 @@ bool server::impl::poll_once(bool block) {
       serve();
     }
   }
-  return true;
+  return served;
 }
 
 // One ZAP request (RFC 27): [version, request id, domain, address, identity, mechanism,

@@ -60,12 +60,16 @@ struct runtime_config {
 // Thread-safety: poll() on one scheduler thread at a time; interrupt() from any thread.
 class idle_poller {
  public:
+  // busy: could not poll now (another thread is); the scheduler thread sleeps as usual.
+  // served: polled. loaded: polled and took in a full batch, so more is likely coming: a
+  // sleeping scheduler thread is woken to poll while this one runs what came.
+  enum class outcome : std::uint8_t { busy, served, loaded };
+
   virtual ~idle_poller() = default;
   // On a scheduler thread about to idle. block = false: serve what is ready and return.
   // block = true: also wait for I/O until interrupt() (it may return earlier). Processes
-  // sent messages from inside run on this thread next. False if it could not poll now
-  // (another thread is polling): the scheduler thread then sleeps as usual.
-  virtual bool poll(bool block) noexcept = 0;
+  // sent messages from inside run on this thread next.
+  virtual outcome poll(bool block) noexcept = 0;
   // The poll(true) under way, or the next one, returns at once.
   virtual void interrupt() noexcept = 0;
 };
