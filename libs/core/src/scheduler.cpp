@@ -430,22 +430,7 @@ void scheduler::park(worker& w) {
     sleeping_.fetch_add(1, std::memory_order_seq_cst);
   }
   if (work_visible() || stopping_.load(std::memory_order_acquire)) {
-    bool was_idle = false;
-    {
-      std::lock_guard lk(idle_mu_);
-      auto it = std::find(idle_.begin(), idle_.end(), &w);
-      if (it != idle_.end()) {
-        idle_.erase(it);
-        sleeping_.fetch_sub(1, std::memory_order_relaxed);
-        was_idle = true;
-      }
-    }
-    if (!was_idle) {  // a waker took us off the list already and counts us as searching
-      std::unique_lock lk(w.park_mu);
-      w.park_cv.wait(lk, [&] { return w.notified; });
-      w.notified = false;
-      w.searching = true;
-    }
+    leave_idle(w);
     return;
   }
   if (poll_while_idle(w)) return;
@@ -453,6 +438,25 @@ void scheduler::park(worker& w) {
   w.park_cv.wait(lk, [&] { return w.notified; });
   w.notified = false;
   if (!stopping_.load(std::memory_order_acquire)) w.searching = true;  // wake_one counted us
+}
+
+void scheduler::leave_idle(worker& w) {
+  bool was_idle = false;
+  {
+    std::lock_guard lk(idle_mu_);
+    auto it = std::find(idle_.begin(), idle_.end(), &w);
+    if (it != idle_.end()) {
+      idle_.erase(it);
+      sleeping_.fetch_sub(1, std::memory_order_relaxed);
+      was_idle = true;
+    }
+  }
+  if (!was_idle) {  // a waker took us off the list already and counts us as searching
+    std::unique_lock lk(w.park_mu);
+    w.park_cv.wait(lk, [&] { return w.notified; });
+    w.notified = false;
+    w.searching = true;
+  }
 }
 
 void scheduler::poll_ready(worker& w) {
@@ -511,23 +515,7 @@ bool scheduler::poll_while_idle(worker& w) {
       if (!w.notified) return false;  // sleep as usual
     }
   }
-  // Off the idle list, unless a waker took us off already (then it counted us searching).
-  bool was_idle = false;
-  {
-    std::lock_guard lk(idle_mu_);
-    auto it = std::find(idle_.begin(), idle_.end(), &w);
-    if (it != idle_.end()) {
-      idle_.erase(it);
-      sleeping_.fetch_sub(1, std::memory_order_relaxed);
-      was_idle = true;
-    }
-  }
-  if (!was_idle) {
-    std::unique_lock lk(w.park_mu);
-    w.park_cv.wait(lk, [&] { return w.notified; });
-    w.notified = false;
-    if (!stopping_.load(std::memory_order_acquire)) w.searching = true;
-  }
+  leave_idle(w);
   if (!w.pending.empty()) publish_pending(w);
   if (loaded) wake_one();  // the next poller, while we run what came
   return true;

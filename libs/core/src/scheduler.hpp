@@ -75,6 +75,9 @@ class scheduler {
   void park(worker& w);
   // park's wait through the idle poller; false if there is none or another thread has it.
   bool poll_while_idle(worker& w);
+  // Off the idle list after a look found work; if a waker took us off already, waits for
+  // its notify (it counted us as searching).
+  void leave_idle(worker& w);
   // A non-blocking poll before spinning (replies the last run queued go out now).
   void poll_ready(worker& w);
   void run_cell(worker* w, process_cell* cell);
