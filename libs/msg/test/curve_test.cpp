@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "canopy/core/runtime.hpp"
 #include "canopy/msg/client.hpp"
 #include "canopy/msg/server.hpp"
 #include "canopy/msg/subscriber.hpp"
@@ -98,12 +99,15 @@ TEST_F(KeyFiles, BadFilesAreClearErrors) {
   EXPECT_FALSE(write_curve_key_files(fresh_keys(), dir.string(), "../escape"));
 }
 
-class Curve : public ::testing::Test {
+// Each test twice: the server on its own thread, and polled from a runtime's scheduler
+// threads (the ZAP handshake then runs on whichever thread polls).
+class Curve : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     server_keys = fresh_keys();
     allowed = fresh_keys();
     server_options o;
+    if (GetParam()) o.runtime = &rt;
     o.events_endpoint = "tcp://127.0.0.1:0";
     o.curve = {server_keys.secret_key, {allowed.public_key}};
     auto s = server::start(std::move(o), [](incoming r) { r.reply_ok([](wire::packer& p) { p.pack("pong"); }); });
@@ -115,10 +119,14 @@ class Curve : public ::testing::Test {
   }
 
   curve_keypair server_keys, allowed;
+  runtime rt{{.threads = 2}};
   std::unique_ptr<server> srv;
 };
 
-TEST_F(Curve, AnAllowedClientIsServedAndHearsEvents) {
+INSTANTIATE_TEST_SUITE_P(OwnThreadAndScheduler, Curve, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "Scheduler" : "OwnThread"; });
+
+TEST_P(Curve, AnAllowedClientIsServedAndHearsEvents) {
   client_options o = with(allowed);
   o.send_timeout = 10s;
   auto c = client::connect(srv->endpoint(), o);
@@ -139,7 +147,7 @@ TEST_F(Curve, AnAllowedClientIsServedAndHearsEvents) {
   EXPECT_EQ(srv->stats().unauthorized, 0u);
 }
 
-TEST_F(Curve, AnUnknownKeyGetsNothing) {
+TEST_P(Curve, AnUnknownKeyGetsNothing) {
   auto c = client::connect(srv->endpoint(), with(fresh_keys()));
   ASSERT_TRUE(c) << c.error().to_string();
   auto r = (*c)->call("ping", 300ms);
@@ -149,7 +157,7 @@ TEST_F(Curve, AnUnknownKeyGetsNothing) {
   EXPECT_EQ(srv->stats().received, 0u);
 }
 
-TEST_F(Curve, APlainClientGetsNothing) {
+TEST_P(Curve, APlainClientGetsNothing) {
   auto c = client::connect(srv->endpoint(), {.send_timeout = 300ms});
   ASSERT_TRUE(c);
   auto r = (*c)->call("ping", 300ms);
@@ -158,7 +166,7 @@ TEST_F(Curve, APlainClientGetsNothing) {
   EXPECT_EQ(srv->stats().received, 0u);
 }
 
-TEST_F(Curve, APlainSubscriberHearsNothing) {
+TEST_P(Curve, APlainSubscriberHearsNothing) {
   auto sub = subscriber::connect(srv->events_endpoint(), {""});
   ASSERT_TRUE(sub);
   for (int i = 0; i < 10; ++i) {
