@@ -223,7 +223,10 @@ bool scheduler::set_poller(idle_poller* poller) {
   if (mode_ != scheduling::threads) return false;
   if (poller != nullptr) {
     idle_poller* none = nullptr;
-    return poller_.compare_exchange_strong(none, poller, std::memory_order_seq_cst);
+    if (!poller_.compare_exchange_strong(none, poller, std::memory_order_seq_cst)) return false;
+    // Workers asleep already would only reach the poller once other work woke them.
+    wake_one();
+    return true;
   }
   idle_poller* old = poller_.exchange(nullptr, std::memory_order_seq_cst);
   // A worker takes the role, then reads poller_: once the role is free after the exchange,
