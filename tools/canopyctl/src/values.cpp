@@ -82,13 +82,9 @@ class json_reader {
         if (at_ >= s_.size() || s_[at_] != '"') return fail("an object key must be a string");
         if (auto ok = string(key); !ok) return ok;
         if (!eat(':')) return fail("':' expected");
-        msgpack::sbuffer inner;
-        wire::packer ip(inner);
-        json_reader sub(s_, ip);
-        sub.at_ = at_;
-        if (auto ok = sub.value(depth + 1); !ok) return ok;
-        at_ = sub.at_;
-        pairs.emplace_back(std::move(key), std::string(inner.data(), inner.size()));
+        std::string packed;
+        if (auto ok = element(depth, packed); !ok) return ok;
+        pairs.emplace_back(std::move(key), std::move(packed));
       } while (eat(','));
       if (!eat('}')) return fail("'}' or ',' expected");
     }
@@ -100,18 +96,27 @@ class json_reader {
     return {};
   }
 
+  // A container's element at the cursor, packed on its own into `out` (the container's
+  // count is written before its elements, so they wait until it is known).
+  canopy::result<void> element(int depth, std::string& out) {
+    msgpack::sbuffer inner;
+    wire::packer ip(inner);
+    json_reader sub(s_, ip);
+    sub.at_ = at_;
+    if (auto ok = sub.value(depth + 1); !ok) return ok;
+    at_ = sub.at_;
+    out.assign(inner.data(), inner.size());
+    return {};
+  }
+
   canopy::result<void> array(int depth) {
     ++at_;  // [
     std::vector<std::string> items;
     if (!eat(']')) {
       do {
-        msgpack::sbuffer inner;
-        wire::packer ip(inner);
-        json_reader sub(s_, ip);
-        sub.at_ = at_;
-        if (auto ok = sub.value(depth + 1); !ok) return ok;
-        at_ = sub.at_;
-        items.emplace_back(inner.data(), inner.size());
+        std::string packed;
+        if (auto ok = element(depth, packed); !ok) return ok;
+        items.push_back(std::move(packed));
       } while (eat(','));
       if (!eat(']')) return fail("']' or ',' expected");
     }
