@@ -545,12 +545,7 @@ class soak {
     run.rss_before = run.rss_peak = pid > 0 ? rss_of(pid) : 0;
     const std::uint64_t dropped_before = u_.dropped_replies(app);
     zmq::context_t ctx(1);
-    std::vector<zmq::socket_t> peers;
-    for (int i = 0; i < 4; ++i) {
-      peers.emplace_back(ctx, zmq::socket_type::dealer);
-      peers.back().set(zmq::sockopt::linger, 0);
-      peers.back().connect(u_.endpoints[app]);
-    }
+    std::vector<zmq::socket_t> peers = canopy::bench::dealers(ctx, u_.endpoints[app], 4);
     const canopy::wire::decode_limits limits;
     auto drain = [&](zmq::socket_t& s) {
       zmq::message_t m;
@@ -591,9 +586,8 @@ class soak {
       }
     }
     const auto grace = clock_type::now() + 10s;
+    std::vector<zmq_pollitem_t> items = canopy::bench::poll_items(peers);
     while (run.unanswered() > 0 && clock_type::now() < grace) {
-      std::vector<zmq_pollitem_t> items;
-      for (auto& s : peers) items.push_back({s.handle(), 0, ZMQ_POLLIN, 0});
       zmq::poll(items, 100ms);
       for (auto& s : peers) drain(s);
     }

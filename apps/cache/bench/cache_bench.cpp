@@ -45,14 +45,8 @@ std::string request(bool get, std::uint64_t id) {
 
 void run(const std::string& endpoint, bool get, std::size_t clients, std::size_t pipeline, std::size_t total) {
   zmq::context_t ctx(1);
-  std::vector<zmq::socket_t> socks;
-  for (std::size_t i = 0; i < clients; ++i) {
-    socks.emplace_back(ctx, zmq::socket_type::dealer);
-    socks.back().set(zmq::sockopt::linger, 0);
-    socks.back().connect(endpoint);
-  }
-  std::vector<zmq_pollitem_t> items;
-  for (auto& s : socks) items.push_back({s.handle(), 0, ZMQ_POLLIN, 0});
+  std::vector<zmq::socket_t> socks = canopy::bench::dealers(ctx, endpoint, clients);
+  std::vector<zmq_pollitem_t> items = canopy::bench::poll_items(socks);
   std::vector<clock_type::time_point> batch_sent(clients);
   std::vector<std::size_t> waiting(clients, 0);
   std::vector<double> latencies;

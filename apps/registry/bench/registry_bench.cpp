@@ -53,14 +53,8 @@ struct run_result {
 
 run_result drive(const std::string& endpoint, std::vector<script> scripts, std::size_t total) {
   zmq::context_t ctx(1);
-  std::vector<zmq::socket_t> socks;
-  for (std::size_t i = 0; i < scripts.size(); ++i) {
-    socks.emplace_back(ctx, zmq::socket_type::dealer);
-    socks.back().set(zmq::sockopt::linger, 0);
-    socks.back().connect(endpoint);
-  }
-  std::vector<zmq_pollitem_t> items;
-  for (auto& s : socks) items.push_back({s.handle(), 0, ZMQ_POLLIN, 0});
+  std::vector<zmq::socket_t> socks = canopy::bench::dealers(ctx, endpoint, scripts.size());
+  std::vector<zmq_pollitem_t> items = canopy::bench::poll_items(socks);
   std::vector<clock_type::time_point> sent_at(socks.size());
   std::uint64_t next_id = 1;
   run_result out;

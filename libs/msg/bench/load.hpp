@@ -1,6 +1,7 @@
 #pragma once
-// Load for the benchmarks (tools/bench): percentiles, and a driver that keeps requests in
-// flight from many DEALER connections on one thread. Header-only, benchmarks only.
+// Load for the benchmarks (tools/bench) and the soak: percentiles, DEALERs opened and polled
+// alike, and a driver that keeps requests in flight from many of them on one thread.
+// Header-only, benchmarks only.
 // Thread-safety: one thread per drive().
 //
 //   double rate = canopy::bench::drive(endpoint, 50, 16, 0, 100000,
@@ -25,6 +26,24 @@ inline double percentile(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
 }
 
+// `n` DEALERs connected to `endpoint` (linger 0), the way every load generator opens them.
+inline std::vector<zmq::socket_t> dealers(zmq::context_t& ctx, const std::string& endpoint, std::size_t n) {
+  std::vector<zmq::socket_t> socks;
+  for (std::size_t i = 0; i < n; ++i) {
+    socks.emplace_back(ctx, zmq::socket_type::dealer);
+    socks.back().set(zmq::sockopt::linger, 0);
+    socks.back().connect(endpoint);
+  }
+  return socks;
+}
+
+// A POLLIN item per socket, for zmq::poll over all of them.
+inline std::vector<zmq_pollitem_t> poll_items(std::vector<zmq::socket_t>& socks) {
+  std::vector<zmq_pollitem_t> items;
+  for (auto& s : socks) items.push_back({s.handle(), 0, ZMQ_POLLIN, 0});
+  return items;
+}
+
 // Requests numbered first .. first + total - 1 (request(i, id) encodes the i-th with that
 // id), from `clients` DEALERs with `pipeline` in flight each. on_reply sees every decoded
 // reply with its number. A failed or undecodable reply ends the program (a benchmark of
@@ -33,14 +52,8 @@ inline double drive(const std::string& endpoint, std::size_t clients, std::size_
                     std::size_t total, const std::function<std::string(std::size_t, std::uint64_t)>& request,
                     const std::function<void(std::size_t, const msg::reply&)>& on_reply = {}) {
   zmq::context_t ctx(1);
-  std::vector<zmq::socket_t> socks;
-  for (std::size_t i = 0; i < clients; ++i) {
-    socks.emplace_back(ctx, zmq::socket_type::dealer);
-    socks.back().set(zmq::sockopt::linger, 0);
-    socks.back().connect(endpoint);
-  }
-  std::vector<zmq_pollitem_t> items;
-  for (auto& s : socks) items.push_back({s.handle(), 0, ZMQ_POLLIN, 0});
+  std::vector<zmq::socket_t> socks = dealers(ctx, endpoint, clients);
+  std::vector<zmq_pollitem_t> items = poll_items(socks);
   std::size_t next = 0, done = 0;
   auto send_one = [&](std::size_t c) {
     if (next >= total) return;

@@ -124,14 +124,8 @@ struct run_result {
 // replies came back. Latency: from a request's send to its reply.
 run_result drive(const std::string& endpoint, std::size_t sockets, std::size_t depth, std::size_t total) {
   zmq::context_t ctx(1);
-  std::vector<zmq::socket_t> socks;
-  for (std::size_t i = 0; i < sockets; ++i) {
-    socks.emplace_back(ctx, zmq::socket_type::dealer);
-    socks.back().set(zmq::sockopt::linger, 0);
-    socks.back().connect(endpoint);
-  }
-  std::vector<zmq_pollitem_t> items;
-  for (auto& s : socks) items.push_back({s.handle(), 0, ZMQ_POLLIN, 0});
+  std::vector<zmq::socket_t> socks = canopy::bench::dealers(ctx, endpoint, sockets);
+  std::vector<zmq_pollitem_t> items = canopy::bench::poll_items(socks);
   request_bytes req;
   std::vector<clock_type::time_point> sent_at(total + sockets * depth + 1);
   std::uint64_t next_id = 0;
