@@ -47,6 +47,7 @@
 
 #include "canopy/msg/client.hpp"
 #include "canopy/msg/subscriber.hpp"
+#include "canopy/testing/memory.hpp"
 #include "canopy/testing/ports.hpp"
 #include "canopy/testing/subprocess.hpp"
 #include "canopy/testing/wait.hpp"
@@ -58,12 +59,7 @@ using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
 const std::vector<std::string> app_ids = {"registry", "cache", "session_manager", "task_runner"};
 
-std::size_t rss_of(int os_pid) {
-  std::ifstream in("/proc/" + std::to_string(os_pid) + "/status");
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
-  return 0;
-}
+std::size_t rss_of(int os_pid) { return static_cast<std::size_t>(canopy::testing::resident_bytes(os_pid)); }
 
 struct umbrella {
   std::map<std::string, std::string> endpoints, events;

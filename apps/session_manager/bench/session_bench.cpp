@@ -34,6 +34,7 @@
 #include "canopy/msg/client.hpp"
 #include "canopy/msg/subscriber.hpp"
 #include "canopy/session_app/app.hpp"
+#include "canopy/testing/memory.hpp"
 #include "canopy/testing/wait.hpp"
 #include "load.hpp"
 
@@ -47,12 +48,7 @@ std::size_t scaled(std::size_t base) { return std::max<std::size_t>(1000, static
 using canopy::bench::drive;
 using canopy::bench::percentile;
 
-std::size_t rss_bytes() {
-  std::ifstream statm("/proc/self/statm");
-  std::size_t pages = 0, resident = 0;
-  statm >> pages >> resident;
-  return resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-}
+std::size_t rss_bytes() { return static_cast<std::size_t>(canopy::testing::resident_bytes()); }
 
 std::shared_ptr<spdlog::logger> quiet() {
   return std::make_shared<spdlog::logger>("bench", std::make_shared<spdlog::sinks::null_sink_mt>());

@@ -3,6 +3,9 @@
 // (the default), and with an fsync per write batch:
 //   canopy.task_runner.noop.<journal_off|group_commit|fsync_always>   tasks/s, submit to succeeded
 //   canopy.task_runner.submit.<...>                                   acknowledged submits/s
+// and, from the journal-off run, what each finished task kept costs (they are all retained):
+//   canopy.task_runner.retained.rss_bytes_per_task        the app's RSS growth / tasks
+//   canopy.task_runner.retained.estimated_bytes_per_task  stats.retained_bytes / tasks
 //
 //   canopy_task_bench [--scale F]
 
@@ -20,6 +23,7 @@
 #include "canopy/app/instance.hpp"
 #include "canopy/msg/client.hpp"
 #include "canopy/task_app/app.hpp"
+#include "canopy/testing/memory.hpp"
 #include "canopy/testing/wait.hpp"
 #include "load.hpp"
 
@@ -27,10 +31,10 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-std::uint64_t succeeded(canopy::msg::client& c) {
+std::uint64_t stat(canopy::msg::client& c, const char* name) {
   auto r = c.call("stats", std::chrono::seconds(10));
   if (!r || !r->ok) return 0;
-  return canopy::wire::find(*r->result, "succeeded")->via.u64;
+  return canopy::wire::find(*r->result, name)->via.u64;
 }
 
 void run(const char* name, bool journal, canopy::task_app::fsync_policy policy, std::size_t n) {
@@ -57,6 +61,7 @@ void run(const char* name, bool journal, canopy::task_app::fsync_policy policy, 
   }
   auto& app = *started;
   auto watcher = canopy::msg::client::connect(app->endpoint());
+  const long rss0 = canopy::testing::resident_bytes();
   const auto t0 = clock_type::now();
   const double submits = canopy::bench::drive(app->endpoint(), 50, 16, 0, n, [](std::size_t, std::uint64_t id) {
     return canopy::msg::encode_request(id, "submit", 1, [](canopy::wire::packer& p) {
@@ -64,13 +69,20 @@ void run(const char* name, bool journal, canopy::task_app::fsync_policy policy, 
       p.pack("echo");
     });
   });
-  if (!canopy::testing::wait_until([&] { return succeeded(**watcher) >= n; }, std::chrono::seconds(300))) {
+  if (!canopy::testing::wait_until([&] { return stat(**watcher, "succeeded") >= n; }, std::chrono::seconds(300))) {
     std::fprintf(stderr, "task bench: not every task succeeded within 300 s\n");
     std::exit(1);
   }
   const double secs = std::chrono::duration<double>(clock_type::now() - t0).count();
   std::printf("canopy.task_runner.noop.%s: %.4g tasks/s\n", name, static_cast<double>(n) / secs);
   std::printf("canopy.task_runner.submit.%s: %.4g submits/s\n", name, submits);
+  if (!journal) {
+    const double tasks = static_cast<double>(n);
+    std::printf("canopy.task_runner.retained.rss_bytes_per_task: %.4g B\n",
+                static_cast<double>(canopy::testing::resident_bytes() - rss0) / tasks);
+    std::printf("canopy.task_runner.retained.estimated_bytes_per_task: %.4g B\n",
+                static_cast<double>(stat(**watcher, "retained_bytes")) / tasks);
+  }
   std::fflush(stdout);
   app->stop();
   std::filesystem::remove_all(dir);

@@ -17,6 +17,8 @@ void app::configure(canopy::app::config& c) {
   o.limits.retention_ms = static_cast<std::uint64_t>(
       c.milliseconds("task_runner.retention_ms", ms(3600000), ms(0), ms(1ll << 40)).count());
   o.limits.max_retained = static_cast<std::size_t>(c.integer("task_runner.max_retained", 1000000, 0, 1ll << 32));
+  o.limits.max_retained_bytes =
+      static_cast<std::size_t>(c.integer("task_runner.max_retained_bytes", 256ll << 20, 0, 1ll << 40));
   o.limits.max_backoff_ms = static_cast<std::uint64_t>(
       c.milliseconds("task_runner.max_backoff_ms", ms(3600000), ms(1), ms(1ll << 40)).count());
   o.max_attempts = static_cast<std::uint64_t>(c.integer("task_runner.max_attempts", 100, 1, 1000000));

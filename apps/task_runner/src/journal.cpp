@@ -37,13 +37,17 @@ bool all_zero(const std::string& data, std::size_t from) {
 
 }  // namespace
 
-std::string frame_record(std::string_view payload) {
-  std::string out;
-  out.reserve(header_bytes + payload.size());
+void append_record(std::string& out, std::string_view payload) {
   out.push_back(static_cast<char>(magic));
   put_u32(out, static_cast<std::uint32_t>(payload.size()));
   put_u32(out, canopy::app::crc32::of(payload));
   out.append(payload);
+}
+
+std::string frame_record(std::string_view payload) {
+  std::string out;
+  out.reserve(header_bytes + payload.size());
+  append_record(out, payload);
   return out;
 }
 
@@ -131,9 +135,7 @@ std::uint64_t journal_writer::append(std::string payload) {
   return seq;
 }
 
-void journal_writer::compact(std::vector<std::string> records) {
-  std::string file;
-  for (const std::string& r : records) file += frame_record(r);
+void journal_writer::compact(std::string file) {
   std::lock_guard lk(mu_);
   queue_.push_back({0, std::move(file)});
   wake_.notify_one();

@@ -248,10 +248,9 @@ class server final : public gen_server {
 
   void maybe_compact() {
     if (!env_->journal || records_since_compaction_ < opts().compact_after + book_.size()) return;
-    std::vector<std::string> records;
-    records.reserve(book_.size() + 1);
-    book_.snapshot([&](std::string r) { records.push_back(std::move(r)); });
-    env_->journal->compact(std::move(records));
+    std::string file;
+    book_.snapshot([&](std::string r) { append_record(file, r); });
+    env_->journal->compact(std::move(file));
     env_->ctx->log().info("canopy-task-runner: compacting the journal to {} tasks ({} records since the last time)",
                           book_.size(), records_since_compaction_);
     records_since_compaction_ = book_.size() + 1;
@@ -425,7 +424,7 @@ class server final : public gen_server {
   void stats(msg::incoming& req) {
     const task_counts c = book_.counts();
     req.reply_ok([&](wire::packer& p) {
-      p.pack_map(8);
+      p.pack_map(10);
       p.pack("queued");
       p.pack(c.queued);
       p.pack("running");
@@ -442,6 +441,10 @@ class server final : public gen_server {
       p.pack(opts().limits.max_concurrency);
       p.pack("queue_limit");
       p.pack(static_cast<std::uint64_t>(opts().limits.queue_limit));
+      p.pack("retained");
+      p.pack(static_cast<std::uint64_t>(book_.retained()));
+      p.pack("retained_bytes");
+      p.pack(static_cast<std::uint64_t>(book_.retained_bytes()));
     });
   }
 

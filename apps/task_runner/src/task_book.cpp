@@ -248,7 +248,7 @@ const task* task_book::attempt_ended(std::uint64_t number, unsigned attempt, end
 void task_book::finish(task& t, task_state final, std::uint64_t now_ms) {
   t.state = final;
   t.finished_ms = now_ms;
-  finished_.emplace(now_ms, t.number);
+  retain(t, now_ms);
   count_final(final);
   record_writer w('f', 3 + (t.result ? 1 : 0) + (t.error ? 1 : 0));
   w.u("n", t.number).s("state", to_string(final)).u("at", now_ms);
@@ -310,17 +310,45 @@ task_counts task_book::counts() const {
   return c;
 }
 
+void task_book::retain(const task& t, std::uint64_t finished_ms) {
+  const std::size_t bytes = memory_of(t);
+  finished_.emplace(finished_ms, finished_task{t.number, bytes});
+  retained_bytes_ += bytes;
+}
+
+namespace {
+std::size_t heap_of(const std::string& s) noexcept { return s.capacity() > 15 ? s.capacity() + 1 : 0; }
+std::size_t heap_of(const wire::value& v) noexcept { return v.memory_bytes() - sizeof(wire::value); }
+}  // namespace
+
+std::size_t task_book::memory_of(const task& t) noexcept {
+  // A tree node: three links and a colour ahead of the element; malloc's 16-byte header
+  // and rounding on every allocation.
+  constexpr std::size_t tree_node = 32 + 16;
+  std::size_t bytes = sizeof(task) + 16;
+  bytes += tree_node + sizeof(std::uint64_t) + sizeof(std::unique_ptr<task>);  // tasks_
+  bytes += tree_node + sizeof(std::uint64_t) + sizeof(finished_task);           // finished_
+  bytes += heap_of(t.spec.kind) + heap_of(t.spec.args);
+  if (!t.spec.key.empty()) {  // keys_ holds a copy of the key, in a hash node and its bucket
+    bytes += 2 * heap_of(t.spec.key) + sizeof(void*) + sizeof(std::string) + sizeof(std::uint64_t) + 16 + sizeof(void*);
+  }
+  if (t.result) bytes += heap_of(*t.result);
+  if (t.error) bytes += heap_of(t.error->message) + heap_of(t.error->kind);
+  return bytes;
+}
+
 std::size_t task_book::forget_expired(std::uint64_t now_ms) {
   std::size_t forgotten = 0;
   while (!finished_.empty()) {
     auto oldest = finished_.begin();
     const bool expired = oldest->first + limits_.retention_ms <= now_ms;
-    if (!expired && finished_.size() <= limits_.max_retained) break;
-    auto it = tasks_.find(oldest->second);
+    if (!expired && finished_.size() <= limits_.max_retained && retained_bytes_ <= limits_.max_retained_bytes) break;
+    auto it = tasks_.find(oldest->second.number);
     if (it != tasks_.end()) {
       if (!it->second->spec.key.empty()) keys_.erase(it->second->spec.key);
       tasks_.erase(it);
     }
+    retained_bytes_ -= oldest->second.bytes;
     finished_.erase(oldest);
     ++forgotten;
   }
@@ -391,7 +419,7 @@ canopy::result<void> task_book::apply(std::string_view bytes) {
     task& added = add(std::move(t));
     if (added.state == task_state::queued) enqueue(added);
     if (added.state == task_state::running) ++running_;
-    if (is_final(added.state)) finished_.emplace(added.finished_ms.value_or(added.submitted_ms), added.number);
+    if (is_final(added.state)) retain(added, added.finished_ms.value_or(added.submitted_ms));
     return {};
   }
   if (*kind != "a" && *kind != "q" && *kind != "f") return bad("unknown kind " + *kind);
@@ -425,7 +453,7 @@ canopy::result<void> task_book::apply(std::string_view bytes) {
     t.finished_ms = r.u("at");
     t.result = r.value("result");
     t.error = r.error("error");
-    finished_.emplace(t.finished_ms.value_or(0), t.number);
+    retain(t, t.finished_ms.value_or(0));
     count_final(*state);
     return {};
   }

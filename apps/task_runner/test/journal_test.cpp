@@ -148,7 +148,10 @@ TEST_F(Journal, CompactionReplacesTheFileAndLaterRecordsFollowIt) {
   durability d;
   auto w = journal_writer::open(path, fsync_policy::always, 0ms, d.callback());
   for (int i = 0; i < 10; ++i) (*w)->append("old " + std::to_string(i));
-  (*w)->compact({"snap A", "snap B"});
+  std::string snapshot;
+  append_record(snapshot, "snap A");
+  append_record(snapshot, "snap B");
+  (*w)->compact(std::move(snapshot));
   (*w)->append("after");
   ASSERT_TRUE(testing::wait_until([&] { return d.seen() == 11; }));
   (*w)->stop();

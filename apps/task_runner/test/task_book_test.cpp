@@ -179,6 +179,35 @@ TEST(TaskBook, FinishedTasksAreForgottenAfterRetentionOrPastTheCap) {
   EXPECT_EQ(book.counts().succeeded, 3u);   // counts stay
 }
 
+TEST(TaskBook, FinishedTasksAreForgottenPastTheMemoryBudgetOldestFirst) {
+  task_spec big = kind("x");
+  big.args = wire::value::of_str(std::string(10000, 'a'));
+  task t;
+  t.spec = big;
+  t.result = wire::value::of_str(std::string(5000, 'r'));
+  const std::size_t one = task_book::memory_of(t);
+  EXPECT_GT(one, 15000u);  // the args and result on the heap count
+  EXPECT_LT(one, 16000u);
+  EXPECT_GT(task_book::memory_of(t), task_book::memory_of(task{}));
+
+  // Room for two such tasks, not three.
+  task_book book({.max_retained_bytes = 2 * one + one / 2});
+  for (int i = 0; i < 4; ++i) book.submit(big, 0);
+  book.start_due(0);
+  for (std::uint64_t n = 1; n <= 3; ++n)
+    book.attempt_ended(n, 1, ending::succeeded, wire::value::of_str(std::string(5000, 'r')), std::nullopt, n);
+  EXPECT_EQ(book.retained_bytes(), 3 * one);
+  EXPECT_EQ(book.forget_expired(3), 1u);
+  EXPECT_EQ(book.find(1), nullptr);  // the oldest
+  EXPECT_NE(book.find(2), nullptr);
+  EXPECT_EQ(book.retained_bytes(), 2 * one);
+  EXPECT_NE(book.find(4), nullptr);  // running tasks do not count and are never forgotten
+  book.attempt_ended(4, 1, ending::succeeded, wire::value::of_str(std::string(5000, 'r')), std::nullopt, 10);
+  EXPECT_EQ(book.forget_expired(10), 1u);
+  EXPECT_EQ(book.find(2), nullptr);
+  EXPECT_EQ(book.retained_bytes(), 2 * one);
+}
+
 TEST(TaskBook, ItsJournalRecordsRebuildTheSameBook) {
   recorder rec;
   task_book book({}, 7, rec.sink());

@@ -399,6 +399,8 @@ TEST_F(Tasks, ListStatsAndEvents) {
   EXPECT_GE(field(stats, "succeeded")->via.u64, 2u);
   EXPECT_EQ(field(stats, "max_concurrency")->via.u64, 64u);
   EXPECT_EQ(field(stats, "queue_limit")->via.u64, 10000u);
+  EXPECT_GE(field(stats, "retained")->via.u64, 4u);  // the finished tasks, kept for retention_ms
+  EXPECT_GT(field(stats, "retained_bytes")->via.u64, 4 * sizeof(task));
 }
 
 TEST_F(Tasks, BadArgumentsAreRefused) {

@@ -24,6 +24,7 @@
 
 #include "canopy/core/process.hpp"
 #include "canopy/core/runtime.hpp"
+#include "canopy/testing/memory.hpp"
 
 namespace {
 
@@ -44,13 +45,7 @@ double seconds_since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
 }
 
-long rss_bytes() {
-  std::ifstream statm("/proc/self/statm");
-  long pages_total = 0;
-  long pages_resident = 0;
-  statm >> pages_total >> pages_resident;
-  return pages_resident * sysconf(_SC_PAGESIZE);
-}
+using canopy::testing::resident_bytes;
 
 double process_cpu_seconds() {
   timespec ts{};
@@ -93,13 +88,13 @@ void bench_spawn() {
   pids.reserve(n);
   for (std::size_t i = 0; i < 1000; ++i) pids.push_back(canopy::pid());  // touch the vector's pages
   pids.clear();
-  const long rss0 = rss_bytes();
+  const long rss0 = resident_bytes();
   const auto t0 = clock_type::now();
   for (std::size_t i = 0; i < n; ++i) pids.push_back(rt.spawn<idle_process>(&started));
   const double spawn_s = seconds_since(t0);
   wait_for([&] { return started.load() == n; });
   const double all_idle_s = seconds_since(t0);
-  const long rss1 = rss_bytes();
+  const long rss1 = resident_bytes();
   // The pid vector is ours, not the runtime's: subtract it.
   const long pid_bytes = static_cast<long>(pids.capacity() * sizeof(canopy::pid));
   figure("spawn.us_per_spawn", spawn_s * 1e6 / static_cast<double>(n), "us");

@@ -22,6 +22,7 @@
 #include "canopy/otp/registry.hpp"
 #include "canopy/otp/table.hpp"
 #include "canopy/otp/tasks.hpp"
+#include "canopy/testing/memory.hpp"
 
 namespace {
 
@@ -297,15 +298,7 @@ void bench_task() {
 
 // ---- registry and tables ------------------------------------------------------------------
 
-long rss_bytes() {
-  long pages = 0;
-  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
-    long size = 0;
-    if (std::fscanf(f, "%ld %ld", &size, &pages) != 2) pages = 0;
-    std::fclose(f);
-  }
-  return pages * 4096;
-}
+using canopy::testing::resident_bytes;
 
 // Runs fn(part) on `parts` threads at once; seconds from the common start to the last end.
 template <class F>
@@ -368,21 +361,21 @@ void bench_registry() {
   {
     canopy::runtime rt(config());
     std::atomic<std::size_t> done{0};
-    const long rss0 = rss_bytes();
+    const long rss0 = resident_bytes();
     for (std::size_t i = 0; i < n; ++i) (void)rt.spawn<idle>(&done);
     while (done.load() != n) std::this_thread::sleep_for(1ms);
-    process_only = rss_bytes() - rss0;
+    process_only = resident_bytes() - rss0;
   }
   canopy::runtime rt(config());
   auto reg = key_registry::start(rt, {.name = "bench"});
   if (!reg) std::abort();
   std::atomic<std::size_t> done{0};
-  const long rss0 = rss_bytes();
+  const long rss0 = resident_bytes();
   const auto t0 = clock_type::now();
   for (std::size_t i = 1; i <= n; ++i) (void)rt.spawn<registrant>(&*reg, i, &done);
   while (done.load(std::memory_order_relaxed) != n) std::this_thread::sleep_for(50us);
   const double secs = seconds_since(t0);
-  const long with_keys = rss_bytes() - rss0;
+  const long with_keys = resident_bytes() - rss0;
   figure("registry.register_1M", static_cast<double>(n) / secs, "keys/s");
   figure("registry.bytes_per_key", static_cast<double>(with_keys - process_only) / static_cast<double>(n), "bytes");
   for (unsigned readers : {1u, 2u}) {
@@ -432,14 +425,14 @@ void bench_table() {
     figure("table.insert.1thread", static_cast<double>(n) / d, "ops/s");
   }
   auto t = make();
-  const long rss0 = rss_bytes();
+  const long rss0 = resident_bytes();
   const double d2 = on_threads(2, [&](unsigned part) {
     const std::size_t half = n / 2;
     const std::size_t from = part == 0 ? 1 : half + 1;
     const std::size_t to = part == 0 ? half : n;
     for (std::size_t i = from; i <= to; ++i) t.insert(static_cast<std::int64_t>(i), static_cast<std::int64_t>(i));
   });
-  const long rss1 = rss_bytes();
+  const long rss1 = resident_bytes();
   figure("table.insert.2threads", static_cast<double>(n) / d2, "ops/s");
   if (t.size() != n) std::abort();
   for (unsigned readers : {1u, 2u}) {

@@ -52,6 +52,8 @@ canopy::result<journal_read> read_journal(const std::string& path,
 
 // One record as it lies in the file (tests build damaged files with it).
 [[nodiscard]] std::string frame_record(std::string_view payload);
+// The same, appended to `out` (a compaction's file, built record by record).
+void append_record(std::string& out, std::string_view payload);
 
 struct journal_stats {
   std::uint64_t records = 0;      // appended since open
@@ -78,10 +80,12 @@ class journal_writer {
 
   // Queues one record; its sequence number (1, 2, ...).
   std::uint64_t append(std::string payload);
-  // Queues a replacement of the whole file by `records` (a snapshot): written to a temp
-  // file, fsynced and renamed over the journal, after every record appended before it;
-  // records appended after it go to the new file.
-  void compact(std::vector<std::string> records);
+  // Queues a replacement of the whole file by `file` (a snapshot: records framed by
+  // append_record, one after another): written to a temp file, fsynced and renamed over
+  // the journal, after every record appended before it; records appended after it go to
+  // the new file. One string rather than a string per record: a snapshot of a million
+  // tasks is then one allocation, given back to the OS as a whole once written.
+  void compact(std::string file);
 
   [[nodiscard]] journal_stats stats() const;
   [[nodiscard]] const std::string& path() const noexcept { return path_; }

@@ -84,6 +84,7 @@ class task_book {
     unsigned max_concurrency = 64;    // running at once
     std::uint64_t retention_ms = 3600000;  // finished tasks are kept at least this long ...
     std::size_t max_retained = 1000000;    // ... unless more than this many are finished
+    std::size_t max_retained_bytes = std::size_t{256} << 20;  // ... or they take more memory than this
     std::uint64_t max_backoff_ms = 3600000;
   };
   using sink = std::function<void(std::string record)>;
@@ -127,9 +128,16 @@ class task_book {
   [[nodiscard]] std::vector<const task*> list(std::optional<task_state> state, std::size_t limit) const;
   [[nodiscard]] task_counts counts() const;
   [[nodiscard]] std::size_t size() const noexcept { return tasks_.size(); }
+  // The memory finished tasks take (memory_of each), against max_retained_bytes.
+  [[nodiscard]] std::size_t retained_bytes() const noexcept { return retained_bytes_; }
+  [[nodiscard]] std::size_t retained() const noexcept { return finished_.size(); }
+  // What one task takes in the book: the task, its strings, args, result and error on the
+  // heap, and its entries in the book's indexes — an estimate, within a few percent of what
+  // the allocator hands out (the task bench measures it against RSS).
+  [[nodiscard]] static std::size_t memory_of(const task& t) noexcept;
 
-  // Finished tasks past retention (or past max_retained, oldest first) are forgotten, with
-  // their keys. Returns how many.
+  // Finished tasks past retention (or past max_retained or max_retained_bytes, oldest
+  // first) are forgotten, with their keys. Returns how many.
   std::size_t forget_expired(std::uint64_t now_ms);
   [[nodiscard]] std::optional<std::uint64_t> next_forget_ms() const;
 
@@ -148,6 +156,7 @@ class task_book {
   void enqueue(task& t);
   void dequeue(const task& t);
   void finish(task& t, task_state final, std::uint64_t now_ms);
+  void retain(const task& t, std::uint64_t finished_ms);  // a finished task joins finished_
   void journal(std::string record) const;
   [[nodiscard]] std::uint64_t backoff_for(const task& t);
   void count_final(task_state s);
@@ -159,7 +168,12 @@ class task_book {
   std::map<std::uint64_t, std::unique_ptr<task>> tasks_;  // by number: submission order
   std::unordered_map<std::string, std::uint64_t> keys_;
   std::map<queue_key, task*> queue_;
-  std::multimap<std::uint64_t, std::uint64_t> finished_;  // finished_ms -> number
+  struct finished_task {
+    std::uint64_t number;
+    std::size_t bytes;  // memory_of when it finished (a finished task does not change)
+  };
+  std::multimap<std::uint64_t, finished_task> finished_;  // by finished_ms
+  std::size_t retained_bytes_ = 0;
   std::uint64_t running_ = 0;
   task_counts totals_;
 };
