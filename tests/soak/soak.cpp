@@ -10,7 +10,8 @@
 // peers, a client outpacing an app (four sockets sending without waiting for replies), a
 // subscriber that connects to every app's events and never reads. Sampled: each
 // app's RSS every second. Checked at the end (after the umbrella is back up):
-//   tasks     every acknowledged task finished (awaited); none lost
+//   tasks     every acknowledged task finished (awaited while the run goes on, oldest first,
+//             so the runner may forget it past max_retained_bytes once seen); none lost
 //   sessions  every acknowledged message is there, unless the cache restarted after it
 //             (the cache keeps no snapshot in this run: a restart loses what it held)
 //   cache     each counter holds its increments acknowledged since the cache last started,
@@ -36,12 +37,12 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
 #include <random>
-#include <set>
 #include <thread>
 #include <zmq.hpp>
 
@@ -132,6 +133,7 @@ class soak {
     load.emplace_back([&] { cache_load(); });
     load.emplace_back([&] { session_load(); });
     load.emplace_back([&] { task_load(); });
+    load.emplace_back([&] { task_checker(); });
     load.emplace_back([&] { registry_load(); });
     load.emplace_back([&] { good_client(); });
     load.emplace_back([&] { sample_memory(); });
@@ -160,12 +162,13 @@ class soak {
     const bool up = canopy::testing::wait_until([&] { return u_.all_up(); }, 60s);
     row("umbrella", up ? "every app answers after the run" : "an app did not come back", up);
 
-    // tasks
-    std::size_t finished = 0, lost = 0;
+    // tasks: those the checker had not seen finished yet
+    std::size_t finished = tasks_finished_, lost = tasks_lost_;
+    const std::size_t seen_during_run = tasks_finished_;
     {
       auto c = canopy::msg::client::connect(u_.endpoints["task_runner"]);
       std::lock_guard lk(mu_);
-      for (const std::string& id : task_ids_) {
+      for (const std::string& id : unchecked_tasks_) {
         auto r = (*c)->call("await", 2, [&](canopy::wire::packer& p) {
           p.pack("task_id");
           p.pack(id);
@@ -179,9 +182,9 @@ class soak {
         }
       }
     }
-    row("tasks", std::to_string(task_ids_.size()) + " acknowledged, " + std::to_string(finished) + " finished, " +
-                     std::to_string(lost) + " lost",
-        lost == 0);
+    row("tasks", std::to_string(tasks_acknowledged_) + " acknowledged, " + std::to_string(finished) + " finished (" +
+                     std::to_string(seen_during_run) + " seen during the run), " + std::to_string(lost) + " lost",
+        lost == 0 && finished == tasks_acknowledged_);
 
     // sessions and the cache: losses allowed only past a restart of the cache.
     const bool cache_restarted = restarts_["cache"] > 0;
@@ -367,11 +370,53 @@ class soak {
         w.pack("key");
         w.pack("soak-" + std::to_string(i++));
       });
-      if (r && r->ok) {
-        std::lock_guard lk(mu_);
-        task_ids_.insert(canopy::wire::find(*r->result, "task_id")->as<std::string>());
-      }
+      if (r && r->ok) acknowledged_task(*r->result);
       (void)end_.wait_for(5ms);  // the pace
+    }
+  }
+
+  void acknowledged_task(const msgpack::object& result) {
+    std::lock_guard lk(mu_);
+    unchecked_tasks_.push_back(canopy::wire::find(result, "task_id")->as<std::string>());
+    ++tasks_acknowledged_;
+  }
+
+  // Awaits acknowledged tasks as the run goes on, oldest first: the runner keeps finished
+  // tasks within max_retained_bytes and forgets the oldest past it, so a run that
+  // acknowledges more than that must see them finish before they go. A definite answer
+  // counts (ok: finished; anything but timeout: lost); no answer (the app down or
+  // stopped) or a timeout (not finished yet) is asked again.
+  void task_checker() {
+    peer p{u_.endpoints["task_runner"], nullptr};
+    while (!end_.stopped()) {
+      std::string id;
+      {
+        std::lock_guard lk(mu_);
+        if (!unchecked_tasks_.empty()) id = unchecked_tasks_.front();
+      }
+      if (id.empty()) {
+        (void)end_.wait_for(20ms);
+        continue;
+      }
+      auto r = p.call("await", 2, [&](canopy::wire::packer& w) {
+        w.pack("task_id");
+        w.pack(id);
+        w.pack("timeout_ms");
+        w.pack(1000);
+      });
+      if (!r) {
+        (void)end_.wait_for(50ms);
+        continue;
+      }
+      if (!r->ok && r->code == canopy::wire::error_code::timeout) continue;
+      std::lock_guard lk(mu_);
+      unchecked_tasks_.pop_front();
+      if (r->ok) {
+        ++tasks_finished_;
+      } else {
+        ++tasks_lost_;
+        std::fprintf(stderr, "soak: task %s lost: %s\n", id.c_str(), r->message.c_str());
+      }
     }
   }
 
@@ -549,10 +594,7 @@ class soak {
         auto r = canopy::msg::decode_reply(m.to_string(), limits);
         if (r && r->ok) {
           ++run.ok;
-          if (app == "task_runner") {
-            std::lock_guard lk(mu_);
-            task_ids_.insert(canopy::wire::find(*r->result, "task_id")->as<std::string>());
-          }
+          if (app == "task_runner") acknowledged_task(*r->result);
         } else if (r && r->code == canopy::wire::error_code::overloaded) {
           ++run.overloaded;
         } else {
@@ -625,7 +667,8 @@ class soak {
   std::array<std::atomic<std::uint64_t>, 10> base_lo_{};   // ... when the one before it died
   std::array<std::atomic<std::uint64_t>, 10> unknown_{};   // unanswered since then
   std::map<std::string, std::uint64_t> sent_;
-  std::set<std::string> task_ids_;
+  std::deque<std::string> unchecked_tasks_;  // acknowledged, not yet seen finished, oldest first
+  std::size_t tasks_acknowledged_ = 0, tasks_finished_ = 0, tasks_lost_ = 0;
   std::vector<double> calm_us_, flood_us_, overload_us_;
   std::map<std::string, std::size_t> peak_rss_;
   std::map<std::string, int> faults_, restarts_;

@@ -37,18 +37,30 @@ bool all_zero(const std::string& data, std::size_t from) {
 
 }  // namespace
 
+namespace {
 void append_record(std::string& out, std::string_view payload) {
   out.push_back(static_cast<char>(magic));
   put_u32(out, static_cast<std::uint32_t>(payload.size()));
   put_u32(out, canopy::app::crc32::of(payload));
   out.append(payload);
 }
+}  // namespace
 
 std::string frame_record(std::string_view payload) {
   std::string out;
   out.reserve(header_bytes + payload.size());
   append_record(out, payload);
   return out;
+}
+
+void journal_snapshot::add(std::string_view payload) {
+  const std::size_t framed = header_bytes + payload.size();
+  if (chunks_.empty() || chunks_.back().size() + framed > chunk_bytes) {
+    chunks_.emplace_back();
+    chunks_.back().reserve(std::max(chunk_bytes, framed));
+  }
+  append_record(chunks_.back(), payload);
+  bytes_ += framed;
 }
 
 canopy::result<journal_read> read_journal(const std::string& path,
@@ -130,14 +142,14 @@ std::uint64_t journal_writer::append(std::string payload) {
   std::lock_guard lk(mu_);
   const std::uint64_t seq = next_seq_++;
   const bool was_empty = queue_.empty();
-  queue_.push_back({seq, std::move(framed)});
+  queue_.push_back({seq, std::move(framed), {}});
   if (was_empty) wake_.notify_one();
   return seq;
 }
 
-void journal_writer::compact(std::string file) {
+void journal_writer::compact(journal_snapshot snapshot) {
   std::lock_guard lk(mu_);
-  queue_.push_back({0, std::move(file)});
+  queue_.push_back({0, {}, std::move(snapshot)});
   wake_.notify_one();
 }
 
@@ -209,14 +221,22 @@ void journal_writer::run() {
     for (item& it : batch) {
       if (it.seq == 0) {  // a compaction: what came before goes to the old file first
         write_out();
-        auto replaced = canopy::app::replace_file(path_, [&](int fd) { return canopy::app::write_all(fd, it.bytes); });
+        const std::uint64_t snapshot_bytes = it.snapshot.bytes();
+        auto replaced = canopy::app::replace_file(path_, [&](int fd) -> canopy::result<void> {
+          for (std::string& chunk : it.snapshot.chunks_) {
+            if (auto written = canopy::app::write_all(fd, chunk); !written) return written;
+            std::string().swap(chunk);  // written: its memory goes back now
+          }
+          return {};
+        });
+        it.snapshot = {};
         if (replaced) {
           const int fresh = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
           if (fresh >= 0) {
             ::close(fd_);
             fd_ = fresh;
             std::lock_guard lk(mu_);
-            stats_.bytes = it.bytes.size();
+            stats_.bytes = snapshot_bytes;
             ++stats_.compactions;
           }
         }

@@ -248,9 +248,9 @@ class server final : public gen_server {
 
   void maybe_compact() {
     if (!env_->journal || records_since_compaction_ < opts().compact_after + book_.size()) return;
-    std::string file;
-    book_.snapshot([&](std::string r) { append_record(file, r); });
-    env_->journal->compact(std::move(file));
+    journal_snapshot snapshot;
+    book_.snapshot([&](std::string r) { snapshot.add(r); });
+    env_->journal->compact(std::move(snapshot));
     env_->ctx->log().info("canopy-task-runner: compacting the journal to {} tasks ({} records since the last time)",
                           book_.size(), records_since_compaction_);
     records_since_compaction_ = book_.size() + 1;

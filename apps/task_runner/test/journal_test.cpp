@@ -148,14 +148,15 @@ TEST_F(Journal, CompactionReplacesTheFileAndLaterRecordsFollowIt) {
   durability d;
   auto w = journal_writer::open(path, fsync_policy::always, 0ms, d.callback());
   for (int i = 0; i < 10; ++i) (*w)->append("old " + std::to_string(i));
-  std::string snapshot;
-  append_record(snapshot, "snap A");
-  append_record(snapshot, "snap B");
+  journal_snapshot snapshot;
+  snapshot.add("snap A");
+  snapshot.add(std::string(2 << 20, 'B'));  // past a chunk: a chunk of its own
+  snapshot.add("snap C");
   (*w)->compact(std::move(snapshot));
   (*w)->append("after");
   ASSERT_TRUE(testing::wait_until([&] { return d.seen() == 11; }));
   (*w)->stop();
-  EXPECT_EQ(read_all(), (std::vector<std::string>{"snap A", "snap B", "after"}));
+  EXPECT_EQ(read_all(), (std::vector<std::string>{"snap A", std::string(2 << 20, 'B'), "snap C", "after"}));
   EXPECT_EQ((*w)->stats().compactions, 1u);
   EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
 }

@@ -52,8 +52,21 @@ canopy::result<journal_read> read_journal(const std::string& path,
 
 // One record as it lies in the file (tests build damaged files with it).
 [[nodiscard]] std::string frame_record(std::string_view payload);
-// The same, appended to `out` (a compaction's file, built record by record).
-void append_record(std::string& out, std::string_view payload);
+
+// A compaction's new file, built record by record in chunks of about 1 MiB: never one
+// allocation the size of the whole file (growing one would copy it, briefly holding it
+// twice), and each chunk is freed as soon as it is written.
+class journal_snapshot {
+ public:
+  void add(std::string_view payload);
+  [[nodiscard]] std::size_t bytes() const noexcept { return bytes_; }
+
+ private:
+  friend class journal_writer;
+  static constexpr std::size_t chunk_bytes = std::size_t{1} << 20;
+  std::vector<std::string> chunks_;
+  std::size_t bytes_ = 0;
+};
 
 struct journal_stats {
   std::uint64_t records = 0;      // appended since open
@@ -80,12 +93,10 @@ class journal_writer {
 
   // Queues one record; its sequence number (1, 2, ...).
   std::uint64_t append(std::string payload);
-  // Queues a replacement of the whole file by `file` (a snapshot: records framed by
-  // append_record, one after another): written to a temp file, fsynced and renamed over
-  // the journal, after every record appended before it; records appended after it go to
-  // the new file. One string rather than a string per record: a snapshot of a million
-  // tasks is then one allocation, given back to the OS as a whole once written.
-  void compact(std::string file);
+  // Queues a replacement of the whole file by `snapshot`: written to a temp file, fsynced
+  // and renamed over the journal, after every record appended before it; records
+  // appended after it go to the new file.
+  void compact(journal_snapshot snapshot);
 
   [[nodiscard]] journal_stats stats() const;
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
@@ -98,7 +109,8 @@ class journal_writer {
   void run();
   struct item {
     std::uint64_t seq;  // 0 for a compaction
-    std::string bytes;  // a framed record, or (compaction) the whole new file
+    std::string bytes;  // a framed record
+    journal_snapshot snapshot;  // a compaction's new file
   };
 
   std::string path_;
