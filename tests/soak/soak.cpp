@@ -384,8 +384,9 @@ class soak {
   // Awaits acknowledged tasks as the run goes on, oldest first: the runner keeps finished
   // tasks within max_retained_bytes and forgets the oldest past it, so a run that
   // acknowledges more than that must see them finish before they go. A definite answer
-  // counts (ok: finished; anything but timeout: lost); no answer (the app down or
-  // stopped) or a timeout (not finished yet) is asked again.
+  // counts (ok: finished; not_found: lost); no answer (the app down or
+  // stopped) or another error (timeout: not finished yet; overloaded, unavailable: the
+  // app is busy or restarting) is asked again. Only not_found is a lost task.
   void task_checker() {
     peer p{u_.endpoints["task_runner"], nullptr};
     while (!end_.stopped()) {
@@ -408,7 +409,10 @@ class soak {
         (void)end_.wait_for(50ms);
         continue;
       }
-      if (!r->ok && r->code == canopy::wire::error_code::timeout) continue;
+      if (!r->ok && r->code != canopy::wire::error_code::not_found) {
+        (void)end_.wait_for(20ms);
+        continue;
+      }
       std::lock_guard lk(mu_);
       unchecked_tasks_.pop_front();
       if (r->ok) {
