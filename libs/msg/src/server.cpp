@@ -6,6 +6,8 @@
 #include <cassert>
 #include <array>
 #include <condition_variable>
+#include <cstring>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -20,10 +22,49 @@ namespace canopy::msg {
 
 namespace detail {
 
+void envelope::add(std::string_view frame) {
+  if (frame.size() < 0xff) {
+    frames_.push_back(static_cast<char>(frame.size()));
+  } else {
+    frames_.push_back('\xff');
+    for (int i = 0; i < 4; ++i) frames_.push_back(static_cast<char>(frame.size() >> (8 * i)));
+  }
+  frames_.append(frame);
+}
+
+std::size_t envelope::frames() const {
+  std::size_t n = 0;
+  each([&](std::string_view) { ++n; });
+  return n;
+}
+
+namespace {
+thread_local msgpack::sbuffer scratch_buffer(256);  // not msgpack's 8 KiB default: most replies are small
+thread_local bool scratch_in_use = false;
+constexpr std::size_t scratch_keep = 64 * 1024;  // past this, a thread's buffer is given back after use
+}  // namespace
+
+reply_scratch::reply_scratch() {
+  if (!scratch_in_use) {
+    scratch_in_use = true;
+    scratch_buffer.clear();
+    buf_ = &scratch_buffer;
+  } else {
+    own_ = std::make_unique<msgpack::sbuffer>(256);
+    buf_ = own_.get();
+  }
+}
+
+reply_scratch::~reply_scratch() {
+  if (own_) return;
+  if (scratch_buffer.size() > scratch_keep) scratch_buffer = msgpack::sbuffer(256);  // a 1 MiB reply once
+  scratch_in_use = false;
+}
+
 struct outbox_item {
   bool event = false;
-  std::vector<std::string> head;  // a reply's envelope, or the event's topic
-  msgpack::sbuffer payload;
+  envelope head;  // a reply's envelope, or the event's topic
+  zmq::message_t payload;
 };
 
 // What other threads hand the I/O thread: replies and events.
@@ -38,7 +79,7 @@ class outbox : public handoff<outbox_item> {
 
 // ---- incoming ---------------------------------------------------------------------------------
 
-incoming::incoming(std::shared_ptr<detail::outbox> out, std::vector<std::string> envelope, wire::request request)
+incoming::incoming(std::shared_ptr<detail::outbox> out, detail::envelope envelope, wire::request request)
     : out_(std::move(out)), envelope_(std::move(envelope)), request_(std::move(request)) {}
 
 incoming& incoming::operator=(incoming&& other) noexcept {
@@ -56,20 +97,20 @@ incoming::~incoming() {
 }
 
 void incoming::reply_error(wire::error_code code, std::string_view message) {
-  msgpack::sbuffer buf(256);
-  wire::encode_error(buf, request_.id, code, message);
-  send(std::move(buf));
+  if (!out_) return;  // answered already
+  detail::reply_scratch scratch;
+  wire::encode_error(scratch.buffer(), request_.id, code, message);
+  send_bytes(scratch.bytes());
 }
 
-void incoming::send(msgpack::sbuffer reply) {
+void incoming::send_bytes(std::string_view reply) {
   std::shared_ptr<detail::outbox> out = std::move(out_);
   if (!out) return;  // answered already: a second reply is dropped
   // A handler that writes a malformed reply (a map header counting the wrong number of
   // pairs) leaves its client waiting for a reply it cannot decode: catch it in tests.
-  assert(!wire::check_value(std::string_view(reply.data(), reply.size()), wire::decode_limits{}) &&
-         "a reply that is not one well-formed msgpack value");
+  assert(!wire::check_value(reply, wire::decode_limits{}) && "a reply that is not one well-formed msgpack value");
   out->in_flight.fetch_sub(1, std::memory_order_relaxed);
-  out->push({false, std::move(envelope_), std::move(reply)});  // dropped after stop
+  out->push({false, std::move(envelope_), zmq::message_t(reply.data(), reply.size())});  // dropped after stop
 }
 
 // ---- server -----------------------------------------------------------------------------------
@@ -116,7 +157,7 @@ struct server::impl final : canopy::idle_poller {
   int poll_once(bool block);
   void flush();
   void serve();  // the request in `frames`
-  void refuse(std::vector<std::string> envelope, std::optional<std::uint64_t> id,
+  void refuse(detail::envelope envelope, std::optional<std::uint64_t> id,
               wire::error_code code, const std::string& why);
   void send_reply(detail::outbox::item& it);
   void authenticate();
@@ -135,6 +176,30 @@ void configure(zmq::socket_t& s, const server_options& o) {
 }
 
 std::string to_string(const zmq::message_t& m) { return std::string(static_cast<const char*>(m.data()), m.size()); }
+
+// A request's bytes, copied out of its ZeroMQ frame: inline up to 128 bytes (most
+// requests), on the heap past that. Copied rather than kept in the zmq::message_t: with
+// libzmq's zero-copy receive a frame is a view into an 8 KiB read buffer, and a request
+// held by a slow handler would keep that whole buffer alive.
+class request_frame {
+ public:
+  explicit request_frame(const zmq::message_t& m) : size_(m.size()) {
+    if (size_ <= inline_bytes) {
+      std::memcpy(small_.data(), m.data(), size_);
+    } else {
+      big_.assign(static_cast<const char*>(m.data()), size_);
+    }
+  }
+  [[nodiscard]] std::string_view bytes() const noexcept {
+    return size_ <= inline_bytes ? std::string_view(small_.data(), size_) : std::string_view(big_);
+  }
+
+ private:
+  static constexpr std::size_t inline_bytes = 128;
+  std::size_t size_;
+  std::array<char, inline_bytes> small_;
+  std::string big_;
+};
 
 }  // namespace
 
@@ -221,8 +286,10 @@ void server::impl::flush() {
     if (!it.event) {
       send_reply(it);
     } else if (!events_endpoint.empty()) {
-      pub.send(zmq::buffer(it.head.front()), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-      pub.send(zmq::buffer(it.payload.data(), it.payload.size()), zmq::send_flags::dontwait);
+      it.head.each([&](std::string_view topic) {
+        pub.send(zmq::buffer(topic), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+      });
+      pub.send(it.payload, zmq::send_flags::dontwait);
       out->events.fetch_add(1, std::memory_order_relaxed);
     }
   }
@@ -310,7 +377,7 @@ void server::impl::authenticate() {
 void server::impl::serve() {
   out->received.fetch_add(1, std::memory_order_relaxed);
   // [identity, payload] (DEALER) or [identity, ..., "", payload] (REQ, proxies).
-  std::vector<std::string> envelope;
+  detail::envelope envelope;
   std::size_t payload_at = 1;
   std::size_t delimiter = 0;
   for (std::size_t i = 1; i < frames.size(); ++i)
@@ -319,7 +386,7 @@ void server::impl::serve() {
       break;
     }
   if (delimiter != 0) payload_at = delimiter + 1;
-  for (std::size_t i = 0; i < std::min(payload_at, frames.size()); ++i) envelope.push_back(to_string(frames[i]));
+  for (std::size_t i = 0; i < std::min(payload_at, frames.size()); ++i) envelope.add(frames[i].to_string_view());
   if (frames.size() <= payload_at) {
     refuse(std::move(envelope), std::nullopt, wire::error_code::bad_request, "no payload frame");
     return;
@@ -336,7 +403,7 @@ void server::impl::serve() {
                std::to_string(options.limits.max_message_bytes) + ")");
     return;
   }
-  wire::decoded d = wire::decode_request(to_string(payload), options.limits);
+  wire::decoded d = wire::decode_request(request_frame(payload), std::mem_fn(&request_frame::bytes), options.limits);
   if (!d.ok()) {
     const wire::decode_failure& f = d.failure();
     refuse(std::move(envelope), f.id, f.code, f.message);
@@ -356,12 +423,13 @@ void server::impl::serve() {
   }
 }
 
-void server::impl::refuse(std::vector<std::string> envelope, std::optional<std::uint64_t> id,
+void server::impl::refuse(detail::envelope envelope, std::optional<std::uint64_t> id,
                           wire::error_code code, const std::string& why) {
   out->refused.fetch_add(1, std::memory_order_relaxed);
   log->debug("msg server {}: refused a request ({}): {}", endpoint, wire::to_string(code), why);
-  detail::outbox::item it{false, std::move(envelope), {}};
-  wire::encode_error(it.payload, id, code, why);
+  msgpack::sbuffer buf(256);
+  wire::encode_error(buf, id, code, why);
+  detail::outbox::item it{false, std::move(envelope), zmq::message_t(buf.data(), buf.size())};
   send_reply(it);
 }
 
@@ -369,9 +437,10 @@ void server::impl::send_reply(detail::outbox::item& it) {
   try {
     // With ROUTER_MANDATORY a peer past its high-water mark refuses the first frame (EAGAIN).
     bool sent = true;
-    for (const std::string& f : it.head)
+    it.head.each([&](std::string_view f) {
       if (sent) sent = router.send(zmq::buffer(f), zmq::send_flags::sndmore | zmq::send_flags::dontwait).has_value();
-    if (sent) sent = router.send(zmq::buffer(it.payload.data(), it.payload.size()), zmq::send_flags::dontwait).has_value();
+    });
+    if (sent) sent = router.send(it.payload, zmq::send_flags::dontwait).has_value();
     if (sent) {
       out->replied.fetch_add(1, std::memory_order_relaxed);
     } else if (out->dropped.fetch_add(1, std::memory_order_relaxed) % 10000 == 0) {  // a line per 10,000
@@ -408,7 +477,9 @@ const std::string& server::endpoint() const noexcept { return impl_->endpoint; }
 const std::string& server::events_endpoint() const noexcept { return impl_->events_endpoint; }
 
 void server::publish(std::string topic, msgpack::sbuffer payload) {
-  impl_->out->push({true, {std::move(topic)}, std::move(payload)});
+  detail::envelope head;
+  head.add(topic);
+  impl_->out->push({true, std::move(head), zmq::message_t(payload.data(), payload.size())});
 }
 
 server_stats server::stats() const {

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 #include <zmq.hpp>
+#include <zmq_addon.hpp>
 
 #include "canopy/core/runtime.hpp"
 #include "canopy/msg/client.hpp"
@@ -41,6 +42,10 @@ class echo_service {
     } else if (req.op() == "hold") {
       std::lock_guard lk(mu_);
       held_.push_back(std::move(req));
+    } else if (req.op() == "text") {  // args s back, with the op (both point into the frame)
+      const auto* s = wire::find(req.args(), "s");
+      const std::string text = s && s->type == msgpack::type::STR ? s->as<std::string>() : "";
+      req.reply_ok([&](wire::packer& p) { p.pack(std::string(req.op()) + ":" + text); });
     } else if (req.op() == "big") {
       req.reply_ok([](wire::packer& p) { p.pack(std::string(16384, 'b')); });
     } else if (req.op() == "drop") {
@@ -146,6 +151,46 @@ TEST_F(Server, ReqPeersGetTheirDelimiterBack) {
     ASSERT_TRUE(r);
     EXPECT_TRUE(r->ok);
     EXPECT_EQ(r->id, id);
+  }
+}
+
+TEST_F(Server, ProxyRoutingFramesShortAndLongComeBackInFrontOfTheReply) {
+  zmq::context_t ctx;
+  zmq::socket_t dealer(ctx, zmq::socket_type::dealer);
+  dealer.set(zmq::sockopt::linger, 0);
+  dealer.connect(srv->endpoint());
+  // As a proxy forwards: routing frames (one longer than 254 bytes, one empty of content
+  // but for a byte), the delimiter, then the payload; small and large payloads.
+  const std::vector<std::string> routing{std::string(300, 'r'), "x"};
+  for (std::size_t size : {3u, 100u, 1000u, 100000u}) {
+    const std::string text(size, 't');
+    const std::string body = packed([&](wire::packer& p) {
+      p.pack_map(3);
+      p.pack("id");
+      p.pack(size);
+      p.pack("op");
+      p.pack("text");
+      p.pack("args");
+      p.pack_map(1);
+      p.pack("s");
+      p.pack(text);
+    });
+    for (const std::string& f : routing) dealer.send(zmq::buffer(f), zmq::send_flags::sndmore);
+    dealer.send(zmq::const_buffer(), zmq::send_flags::sndmore);
+    dealer.send(zmq::buffer(body));
+    std::vector<zmq::message_t> got;
+    zmq_pollitem_t item{dealer.handle(), 0, ZMQ_POLLIN, 0};
+    ASSERT_EQ(zmq::poll(&item, 1, 10s), 1);
+    ASSERT_TRUE(zmq::recv_multipart(dealer, std::back_inserter(got)));
+    ASSERT_EQ(got.size(), 4u);
+    EXPECT_EQ(got[0].to_string(), routing[0]);
+    EXPECT_EQ(got[1].to_string(), routing[1]);
+    EXPECT_EQ(got[2].size(), 0u);
+    auto r = decode_reply(got[3].to_string(), {});
+    ASSERT_TRUE(r);
+    ASSERT_TRUE(r->ok) << r->message;
+    EXPECT_EQ(r->id, size);
+    EXPECT_EQ(r->result->as<std::string>(), "text:" + text);
   }
 }
 

@@ -160,34 +160,22 @@ std::optional<decode_failure> check_value(std::string_view bytes, const decode_l
 // ---- requests ---------------------------------------------------------------------------------
 
 struct decode_access {
-  static void keep(request& r, std::shared_ptr<const std::string> frame, msgpack::object_handle handle) {
-    r.frame_ = std::move(frame);
-    r.handle_ = std::move(handle);
-  }
+  static void keep(request& r, std::shared_ptr<const void> held) { r.held_ = std::move(held); }
 };
 
-decoded decode_request(std::shared_ptr<const std::string> frame, const decode_limits& limits) {
-  const std::string& bytes = *frame;
-  if (auto refused = check_value(bytes, limits)) return decoded(std::move(*refused));
-
-  msgpack::object_handle handle;
+decoded detail::decode_checked(std::string_view bytes, msgpack::zone& zone, std::shared_ptr<const void> held,
+                               const decode_limits& limits) {
+  msgpack::object root;
   try {
     std::size_t off = 0;
     bool referenced = false;
     const msgpack::unpack_limit bounds(limits.max_array, limits.max_map, limits.max_str, limits.max_bin,
                                        limits.max_ext, limits.max_depth);
-    // msgpack-cxx's default zone starts with an 8 KiB chunk: a malloc that dwarfs a typical
-    // request. Every object in the input takes at least one byte and unpacks into at most
-    // 32 (a map pair), strings are referenced, not copied: size the first chunk to that.
-    auto zone = std::make_unique<msgpack::zone>(std::min<std::size_t>(MSGPACK_ZONE_CHUNK_SIZE, 32 * bytes.size() + 64));
-    const msgpack::object root =
-        msgpack::unpack(*zone, bytes.data(), bytes.size(), off, referenced, reference_everything, nullptr, bounds);
-    handle = msgpack::object_handle(root, std::move(zone));
+    root = msgpack::unpack(zone, bytes.data(), bytes.size(), off, referenced, reference_everything, nullptr, bounds);
   } catch (const std::exception& e) {  // the first pass should have caught it; never let it out
     return decoded(decode_failure{error_code::bad_request, std::string("undecodable payload: ") + e.what(), std::nullopt});
   }
 
-  const msgpack::object& root = handle.get();
   if (root.type != msgpack::type::MAP)
     return decoded(decode_failure{error_code::bad_request, "the payload is not a map", std::nullopt});
 
@@ -223,7 +211,7 @@ decoded decode_request(std::shared_ptr<const std::string> frame, const decode_li
       return decoded(decode_failure{error_code::bad_request, "deadline_ms is not an unsigned integer", r.id});
     r.deadline_ms = deadline->via.u64;
   }
-  decode_access::keep(r, std::move(frame), std::move(handle));
+  decode_access::keep(r, std::move(held));
   return decoded(std::move(r));
 }
 

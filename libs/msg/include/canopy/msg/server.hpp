@@ -82,7 +82,54 @@ struct server_stats {
 
 namespace detail {
 class outbox;
-}
+
+// The routing frames in front of a request (a ROUTER peer's identity, REQ's empty
+// delimiter, a proxy's frames), sent back in front of its reply; or an event's topic.
+// One string of length-prefixed frames (a byte, or 0xff and four bytes past 254), so a
+// DEALER's 5-byte identity or a REQ's envelope fits std::string's inline buffer: nothing
+// allocated per request.
+class envelope {
+ public:
+  void add(std::string_view frame);
+  template <class F>
+  void each(F&& visit) const {
+    const char* at = frames_.data();
+    const char* end = at + frames_.size();
+    while (at < end) {
+      std::size_t n = static_cast<unsigned char>(*at++);
+      if (n == 0xff) {
+        n = 0;
+        for (int i = 0; i < 4; ++i) n |= static_cast<std::size_t>(static_cast<unsigned char>(at[i])) << (8 * i);
+        at += 4;
+      }
+      visit(std::string_view(at, n));
+      at += n;
+    }
+  }
+  [[nodiscard]] std::size_t frames() const;
+
+ private:
+  std::string frames_;
+};
+
+// The buffer a reply is packed into: the thread's own, reused (cleared, its memory kept),
+// so packing a reply allocates nothing; a fresh one when the thread's is in use (a reply
+// packed while packing another). The bytes are copied out into the ZeroMQ message, which
+// holds a small reply inline.
+class reply_scratch {
+ public:
+  reply_scratch();
+  ~reply_scratch();
+  reply_scratch(const reply_scratch&) = delete;
+  reply_scratch& operator=(const reply_scratch&) = delete;
+  [[nodiscard]] msgpack::sbuffer& buffer() noexcept { return *buf_; }
+  [[nodiscard]] std::string_view bytes() const noexcept { return {buf_->data(), buf_->size()}; }
+
+ private:
+  msgpack::sbuffer* buf_;
+  std::unique_ptr<msgpack::sbuffer> own_;
+};
+}  // namespace detail
 
 // One request, in the handler's hands. Move-only; reply once, from any thread.
 class incoming {
@@ -102,20 +149,22 @@ class incoming {
   // {id, ok: true, result: <one value>}
   template <class F>
   void reply_ok(F&& write_result) {
-    msgpack::sbuffer buf(256);  // not msgpack's 8 KiB default: most replies are small
-    wire::encode_ok(buf, request_.id, std::forward<F>(write_result));
-    send(std::move(buf));
+    if (!out_) return;  // answered already
+    detail::reply_scratch scratch;
+    wire::encode_ok(scratch.buffer(), request_.id, std::forward<F>(write_result));
+    send_bytes(scratch.bytes());
   }
   void reply_error(wire::error_code code, std::string_view message);
   // A reply encoded by the caller (wire::encode_ok / encode_error).
-  void send(msgpack::sbuffer reply);
+  void send(const msgpack::sbuffer& reply) { send_bytes({reply.data(), reply.size()}); }
+  void send_bytes(std::string_view reply);
 
   // Internal.
-  incoming(std::shared_ptr<detail::outbox> out, std::vector<std::string> envelope, wire::request request);
+  incoming(std::shared_ptr<detail::outbox> out, detail::envelope envelope, wire::request request);
 
  private:
   std::shared_ptr<detail::outbox> out_;
-  std::vector<std::string> envelope_;
+  detail::envelope envelope_;
   wire::request request_;
 };
 

@@ -61,8 +61,7 @@ class request {
 
  private:
   friend struct decode_access;
-  std::shared_ptr<const std::string> frame_;  // the bytes strings point into
-  msgpack::object_handle handle_;
+  std::shared_ptr<const void> held_;  // the frame strings point into, and the zone of args
 };
 
 // Why a frame was refused, and the id to answer with if one could be read.
@@ -84,16 +83,46 @@ class decoded {
   std::variant<request, decode_failure> v_;
 };
 
-// Decodes one request frame. The frame is shared, not copied: strings in the request point
-// into it.
-decoded decode_request(std::shared_ptr<const std::string> frame, const decode_limits& limits);
-inline decoded decode_request(std::string frame, const decode_limits& limits) {
-  return decode_request(std::make_shared<const std::string>(std::move(frame)), limits);
-}
-
 // Checks `bytes` as one bounded msgpack value (the first pass above); an empty optional if
 // it is acceptable.
 std::optional<decode_failure> check_value(std::string_view bytes, const decode_limits& limits);
+
+namespace detail {
+// msgpack-cxx's default zone starts with an 8 KiB chunk: a malloc that dwarfs a typical
+// request, held as long as the request is. Strings are referenced, not copied, so a
+// request's objects take a few times its bytes (a 40-byte get: 128 bytes of objects); a
+// frame dense in tiny values (up to 32 bytes of objects per byte) grows the zone instead.
+[[nodiscard]] inline std::size_t zone_chunk_for(std::size_t frame_bytes) noexcept {
+  return std::min<std::size_t>(MSGPACK_ZONE_CHUNK_SIZE, 4 * frame_bytes + 256);
+}
+// The second pass, on bytes check_value accepted: unpacks into `zone` and reads the
+// request's map; the request keeps `held` (which owns the bytes and the zone).
+decoded decode_checked(std::string_view bytes, msgpack::zone& zone, std::shared_ptr<const void> held,
+                       const decode_limits& limits);
+}  // namespace detail
+
+// Decodes one request frame, taking it over: the request's strings point into it, and it
+// lives, with the zone its args are unpacked into, in one allocation the request holds.
+// `bytes_of(frame)` views a Frame's bytes (a std::string, a zmq::message_t: any type that
+// keeps its bytes where they are while it stays put). Nothing is allocated for a refused
+// frame.
+template <class Frame, class BytesOf>
+decoded decode_request(Frame frame, BytesOf bytes_of, const decode_limits& limits) {
+  const std::string_view unchecked = bytes_of(frame);
+  if (auto refused = check_value(unchecked, limits)) return decoded(std::move(*refused));
+  struct held {
+    Frame frame;
+    msgpack::zone zone;
+    held(Frame f, std::size_t chunk) : frame(std::move(f)), zone(chunk) {}
+  };
+  auto h = std::make_shared<held>(std::move(frame), detail::zone_chunk_for(unchecked.size()));
+  const std::string_view bytes = bytes_of(h->frame);  // moved: a small frame's bytes moved with it
+  msgpack::zone& zone = h->zone;
+  return detail::decode_checked(bytes, zone, std::move(h), limits);
+}
+inline decoded decode_request(std::string frame, const decode_limits& limits) {
+  return decode_request(std::move(frame), [](const std::string& s) { return std::string_view(s); }, limits);
+}
 
 // {id, ok: true, result: <what write_result packs: exactly one value>}
 template <class F>
