@@ -1,7 +1,8 @@
 #pragma once
 // Internal: how other threads hand work to an I/O thread that sleeps in zmq_poll — a
 // locked queue plus an eventfd polled beside the sockets. The eventfd (a system call) is
-// written only while the I/O thread sleeps; awake, it looks at pending() before it sleeps
+// written only while the I/O thread sleeps, and once until it is read: pushes that find it
+// written already skip the call. Awake, the thread looks at pending() before it sleeps
 // again (seq_cst on both sides: either it sees the item, or the pusher sees it asleep).
 // take() swaps vectors, so a steady flow reuses the same two buffers instead of
 // allocating per batch, and reads the eventfd only when it was written.
@@ -44,11 +45,16 @@ class handoff {
   // The I/O thread, around its poll.
   void set_sleeping(bool s) noexcept { sleeping_.store(s, std::memory_order_seq_cst); }
   // Everything pushed so far, in order. `spare` (emptied here) becomes the next queue, so
-  // pass back the vector the previous take() returned.
-  std::vector<Item> take(std::vector<Item> spare = {}) {
-    if (signalled_.exchange(false, std::memory_order_acq_rel)) {
+  // pass back the vector the previous take() returned. `fd_readable`: the poll saw the
+  // eventfd readable (a write that landed after the flag was cleared must be read too, or
+  // every later poll would return at once).
+  std::vector<Item> take(std::vector<Item> spare = {}, bool fd_readable = false) {
+    // Read, then clear: a wake() between the two skips its write, but its item was pushed
+    // before it and the swap below comes after.
+    if (fd_readable || signalled_.load(std::memory_order_seq_cst)) {
       std::uint64_t count = 0;
       [[maybe_unused]] const auto n = ::read(fd_, &count, sizeof count);
+      signalled_.store(false, std::memory_order_seq_cst);
     }
     spare.clear();
     std::lock_guard lk(mu_);
@@ -73,7 +79,7 @@ class handoff {
 
  private:
   void wake() noexcept {
-    signalled_.store(true, std::memory_order_release);
+    if (signalled_.exchange(true, std::memory_order_seq_cst)) return;  // written, not read yet
     const std::uint64_t one = 1;
     [[maybe_unused]] const auto n = ::write(fd_, &one, sizeof one);  // only fails if the counter would overflow
   }
@@ -81,7 +87,7 @@ class handoff {
   int fd_;
   std::atomic<bool> pending_{false};
   std::atomic<bool> sleeping_{true};
-  std::atomic<bool> signalled_{false};  // the eventfd was written since the last take()
+  std::atomic<bool> signalled_{false};  // the eventfd is written (or about to be) and not read yet
   mutable std::mutex mu_;
   bool closed_ = false;
   std::vector<Item> items_;

@@ -139,7 +139,7 @@ void remote_io::run(std::promise<std::string> connected) {
     }
     jobs_.set_sleeping(false);
     if ((items[1].revents & ZMQ_POLLIN) || jobs_.pending()) {
-      for (auto& job : jobs_.take()) accept(std::move(job));
+      for (auto& job : jobs_.take({}, (items[1].revents & ZMQ_POLLIN) != 0)) accept(std::move(job));
       if (jobs_.closed()) break;
     }
     if (items[0].revents & ZMQ_POLLIN) receive_replies();

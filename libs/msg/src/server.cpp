@@ -155,7 +155,7 @@ struct server::impl final : canopy::idle_poller {
   // One round: the outbox flushed, a poll (blocking: until something comes), a bounded
   // batch of requests served. How many were served; -1 once the outbox is closed (stop).
   int poll_once(bool block);
-  void flush();
+  void flush(bool fd_readable = false);
   void serve();  // the request in `frames`
   void refuse(detail::envelope envelope, std::optional<std::uint64_t> id,
               wire::error_code code, const std::string& why);
@@ -280,8 +280,8 @@ canopy::idle_poller::outcome server::impl::poll(bool block) noexcept {
   return served >= full_batch ? outcome::loaded : outcome::served;
 }
 
-void server::impl::flush() {
-  batch = out->take(std::move(batch));
+void server::impl::flush(bool fd_readable) {
+  batch = out->take(std::move(batch), fd_readable);
   for (auto& it : batch) {
     if (!it.event) {
       send_reply(it);
@@ -298,7 +298,9 @@ void server::impl::flush() {
 int server::impl::poll_once(bool block) {
   if (out->pending()) flush();
   if (out->closed()) return -1;
-  out->set_sleeping(true);
+  // Only a poll that may block counts as asleep: pushes during a poll that returns at once
+  // are flushed right after it, without an eventfd write each.
+  if (block) out->set_sleeping(true);
   // An interrupt() whose eventfd write the flush above consumed must not be slept through.
   const bool wait = block && !out->pending() && !interrupted.exchange(false, std::memory_order_seq_cst);
   try {
@@ -311,7 +313,7 @@ int server::impl::poll_once(bool block) {
   }
   out->set_sleeping(false);
   if ((items[1].revents & ZMQ_POLLIN) || out->pending()) {
-    flush();
+    flush((items[1].revents & ZMQ_POLLIN) != 0);
     if (out->closed()) return -1;
   }
   if (polled == 3 && (items[2].revents & ZMQ_POLLIN)) authenticate();
