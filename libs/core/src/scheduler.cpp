@@ -496,7 +496,13 @@ bool scheduler::poll_while_idle(worker& w) {
       }
       if (poller_.load(std::memory_order_seq_cst) != p) break;  // being removed: set_poller waits for us
       const idle_poller::outcome got = p->poll(true);
-      if (got == idle_poller::outcome::busy) break;
+      if (got == idle_poller::outcome::busy) {
+        // Held for a moment by another thread (the server's own, in its fallback poll).
+        // Giving up would leave every worker asleep on its condition variable and the
+        // sockets to that fallback's 2 ms rounds for as long as no other work woke one.
+        std::this_thread::yield();
+        continue;
+      }
       polled = true;
       loaded = got == idle_poller::outcome::loaded;
       if (w.runnext.load(std::memory_order_relaxed) != nullptr || !w.pending.empty() ||

@@ -24,6 +24,10 @@ class fake_poller final : public idle_poller {
 
   outcome poll(bool block) noexcept override {
     ++polls;
+    if (block && busy_left.load() > 0) {  // another thread holds the source for a moment
+      --busy_left;
+      return outcome::busy;
+    }
     if (block) ++blocking;
     inside = true;
     if (block && !send_to.load()) {
@@ -44,7 +48,7 @@ class fake_poller final : public idle_poller {
     (void)::write(fd_, &one, sizeof one);
   }
 
-  std::atomic<int> polls{0}, blocking{0};
+  std::atomic<int> polls{0}, blocking{0}, busy_left{0};
   std::atomic<bool> inside{false};
   std::atomic<pid*> send_to{nullptr};
   std::thread::id polled_on;
@@ -84,6 +88,19 @@ TEST(IdlePoller, AnIdleSchedulerThreadWaitsInItAndWorkInterruptsIt) {
   rt.send(p, 1);
   ASSERT_TRUE(testing::wait_until([&] { return got.load() == 3; }));
   EXPECT_EQ(poller.polls.load(), polls);
+}
+
+TEST(IdlePoller, AThreadFindingItBusyForAMomentWaitsInItOnceItIsFree) {
+  // The server's own thread polls now and then when no scheduler thread does; a scheduler
+  // thread that meets it there must not go to sleep on its condition variable instead,
+  // or nothing would poll until other work came.
+  runtime rt({.threads = 1});
+  fake_poller poller(rt);
+  poller.busy_left = 3;
+  ASSERT_TRUE(rt.set_idle_poller(&poller));
+  ASSERT_TRUE(testing::wait_until([&] { return poller.blocking.load() > 0 && poller.inside.load(); }));
+  EXPECT_EQ(poller.busy_left.load(), 0);
+  EXPECT_TRUE(rt.set_idle_poller(nullptr));
 }
 
 TEST(IdlePoller, ManualModeHasNone) {

@@ -60,7 +60,8 @@ struct runtime_config {
 // Thread-safety: poll() on one scheduler thread at a time; interrupt() from any thread.
 class idle_poller {
  public:
-  // busy: could not poll now (another thread is); the scheduler thread sleeps as usual.
+  // busy: could not poll now (another thread holds the source for a moment); a scheduler
+  // thread about to wait in it tries again.
   // served: polled. loaded: polled and took in a full batch, so more is likely coming: a
   // sleeping scheduler thread is woken to poll while this one runs what came.
   enum class outcome : std::uint8_t { busy, served, loaded };
