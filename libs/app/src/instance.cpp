@@ -247,6 +247,7 @@ canopy::result<std::unique_ptr<instance>> instance::start(application& app, sett
   so.events_endpoint = s.events_endpoint;
   so.limits.max_message_bytes = s.max_message_bytes;
   so.max_in_flight = s.max_in_flight;
+  so.events_hwm = s.events_hwm;
   so.curve = s.curve;
   so.logger = log;
   if (s.scheduler_polls) so.runtime = p->rt.get();

@@ -42,6 +42,7 @@ settings read_settings(config& c, const application& app) {
   s.scheduler_polls = c.boolean("scheduler_polls", true);
   s.max_message_bytes = static_cast<std::size_t>(c.integer("max_message_bytes", 1 << 20, 1024, 64 << 20));
   s.max_in_flight = static_cast<std::size_t>(c.integer("max_in_flight", 10000, 1, 10000000));
+  s.events_hwm = static_cast<int>(c.integer("events_hwm", 10000, 1, 10000000));
   s.shutdown_timeout = c.milliseconds("shutdown_timeout_ms", s.shutdown_timeout, std::chrono::milliseconds(100),
                                       std::chrono::milliseconds(600000));
   s.registry_ttl = c.milliseconds("registry_ttl_ms", s.registry_ttl, std::chrono::milliseconds(1000),

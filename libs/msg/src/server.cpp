@@ -218,7 +218,7 @@ void server::impl::run(std::promise<std::string> bound) {
     endpoint = router.get(zmq::sockopt::last_endpoint);
     if (!options.events_endpoint.empty()) {
       pub.set(zmq::sockopt::linger, static_cast<int>(options.linger.count()));
-      pub.set(zmq::sockopt::sndhwm, options.send_hwm);
+      pub.set(zmq::sockopt::sndhwm, options.events_hwm);
       detail::apply_server_curve(pub, options.curve);
       pub.bind(options.events_endpoint);
       events_endpoint = pub.get(zmq::sockopt::last_endpoint);

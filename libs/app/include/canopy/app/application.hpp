@@ -70,6 +70,7 @@ struct settings {
   bool scheduler_polls = true;
   std::size_t max_message_bytes = 1 << 20;        // max_message_bytes
   std::size_t max_in_flight = 10000;              // max_in_flight: past it, overloaded
+  int events_hwm = 10000;                         // events_hwm: events queued per subscriber that lags
   std::chrono::milliseconds shutdown_timeout{5000};  // shutdown_timeout_ms
   std::chrono::milliseconds registry_ttl{10000};     // registry_ttl_ms: the lease's ttl
   msg::curve_server_keys curve;                      // [curve] secret_key_file, allowed_clients

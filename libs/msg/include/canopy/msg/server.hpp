@@ -56,6 +56,10 @@ struct server_options {
   // counted in stats().dropped and logged, rather than holding up every other peer.
   int send_hwm = 10000;
   int receive_hwm = 10000;
+  // Per subscriber: events queued for one that does not read them; past it, that one
+  // misses events (PUB drops) and nobody else is held up. What a stalled subscriber costs
+  // the app: this many events (each its topic and payload plus ~200 bytes of ZeroMQ's).
+  int events_hwm = 10000;
   std::chrono::milliseconds linger{200};            // on stop, for replies still queued
   std::chrono::milliseconds heartbeat{5000};        // ZMTP heartbeats; a silent peer is dropped after 3
   std::chrono::milliseconds handshake{5000};
