@@ -138,7 +138,7 @@ int main(int argc, char** argv) {
     // register a fresh name, then renew its lease; a pair is two round trips.
     std::vector<script> holders;
     for (std::size_t c = 0; c < clients; ++c)
-      holders.push_back([c, lease = std::string(), n = std::uint64_t{0}](std::uint64_t id,
+      holders.push_back([c, clients, lease = std::string(), n = std::uint64_t{0}](std::uint64_t id,
                                                                          const msgpack::object* last) mutable {
         if (last != nullptr) {
           if (const auto* l = canopy::wire::find(*last, "lease"); l && l->type == msgpack::type::STR)
@@ -151,7 +151,10 @@ int main(int argc, char** argv) {
           return encode(id, "renew", [&](canopy::wire::packer& p) { p.pack("lease"); p.pack(held); }, 1);
         }
         ++n;
-        const std::string name = "bench." + std::to_string(c) + "." + std::to_string(n);
+        // The run in the name too: the 1-client run's names (ttl 2 s) may still be held
+        // when a short run's 50-client part starts.
+        const std::string name =
+            "bench." + std::to_string(clients) + "." + std::to_string(c) + "." + std::to_string(n);
         return encode(
             id, "register",
             [&](canopy::wire::packer& p) {
