@@ -32,12 +32,6 @@ void envelope::add(std::string_view frame) {
   frames_.append(frame);
 }
 
-std::size_t envelope::frames() const {
-  std::size_t n = 0;
-  each([&](std::string_view) { ++n; });
-  return n;
-}
-
 namespace {
 thread_local msgpack::sbuffer scratch_buffer(256);  // not msgpack's 8 KiB default: most replies are small
 thread_local bool scratch_in_use = false;

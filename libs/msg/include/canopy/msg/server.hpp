@@ -110,8 +110,6 @@ class envelope {
       at += n;
     }
   }
-  [[nodiscard]] std::size_t frames() const;
-
  private:
   std::string frames_;
 };
