@@ -383,10 +383,9 @@ class soak {
 
   // Awaits acknowledged tasks as the run goes on, oldest first: the runner keeps finished
   // tasks within max_retained_bytes and forgets the oldest past it, so a run that
-  // acknowledges more than that must see them finish before they go. A definite answer
-  // counts (ok: finished; not_found: lost); no answer (the app down or
-  // stopped) or another error (timeout: not finished yet; overloaded, unavailable: the
-  // app is busy or restarting) is asked again. Only not_found is a lost task.
+  // acknowledges more than that must see them finish before they go. ok is finished and
+  // not_found is lost; no answer (the app down or stopped) or any other error (timeout:
+  // not finished yet; overloaded, unavailable: busy or restarting) is asked again.
   void task_checker() {
     peer p{u_.endpoints["task_runner"], nullptr};
     while (!end_.stopped()) {

@@ -423,9 +423,10 @@ void server::impl::refuse(detail::envelope envelope, std::optional<std::uint64_t
                           wire::error_code code, const std::string& why) {
   out->refused.fetch_add(1, std::memory_order_relaxed);
   log->debug("msg server {}: refused a request ({}): {}", endpoint, wire::to_string(code), why);
-  msgpack::sbuffer buf(256);
-  wire::encode_error(buf, id, code, why);
-  detail::outbox::item it{false, std::move(envelope), zmq::message_t(buf.data(), buf.size())};
+  detail::reply_scratch scratch;
+  wire::encode_error(scratch.buffer(), id, code, why);
+  const std::string_view reply = scratch.bytes();
+  detail::outbox::item it{false, std::move(envelope), zmq::message_t(reply.data(), reply.size())};
   send_reply(it);
 }
 

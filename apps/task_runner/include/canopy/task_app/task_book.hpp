@@ -132,8 +132,8 @@ class task_book {
   [[nodiscard]] std::size_t retained_bytes() const noexcept { return retained_bytes_; }
   [[nodiscard]] std::size_t retained() const noexcept { return finished_.size(); }
   // What one task takes in the book: the task, its strings, args, result and error on the
-  // heap, and its entries in the book's indexes — an estimate, within a few percent of what
-  // the allocator hands out (the task bench measures it against RSS).
+  // heap, and its entries in the book's indexes — an estimate, a little under what it costs
+  // (the task bench compares it with RSS: 464 against 515 bytes per echo task).
   [[nodiscard]] static std::size_t memory_of(const task& t) noexcept;
 
   // Finished tasks past retention (or past max_retained or max_retained_bytes, oldest
