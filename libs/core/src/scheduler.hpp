@@ -78,8 +78,9 @@ class scheduler {
   // Off the idle list after a look found work; if a waker took us off already, waits for
   // its notify (it counted us as searching).
   void leave_idle(worker& w);
-  // A non-blocking poll before spinning (replies the last run queued go out now).
-  void poll_ready(worker& w);
+  // A non-blocking poll if no other thread polls: before spinning (idle: replies the last
+  // run queued go out now), and between runs every poll_check_interval.
+  void poll_ready(worker& w, bool idle);
   void run_cell(worker* w, process_cell* cell);
 
   runtime_core& rt_;

@@ -24,6 +24,7 @@ class fake_poller final : public idle_poller {
 
   outcome poll(bool block) noexcept override {
     ++polls;
+    if (!block) ++nonblocking;
     if (block && busy_left.load() > 0) {  // another thread holds the source for a moment
       --busy_left;
       return outcome::busy;
@@ -48,7 +49,7 @@ class fake_poller final : public idle_poller {
     (void)::write(fd_, &one, sizeof one);
   }
 
-  std::atomic<int> polls{0}, blocking{0}, busy_left{0};
+  std::atomic<int> polls{0}, blocking{0}, nonblocking{0}, busy_left{0};
   std::atomic<bool> inside{false};
   std::atomic<pid*> send_to{nullptr};
   std::thread::id polled_on;
@@ -100,6 +101,28 @@ TEST(IdlePoller, AThreadFindingItBusyForAMomentWaitsInItOnceItIsFree) {
   ASSERT_TRUE(rt.set_idle_poller(&poller));
   ASSERT_TRUE(testing::wait_until([&] { return poller.blocking.load() > 0 && poller.inside.load(); }));
   EXPECT_EQ(poller.busy_left.load(), 0);
+  EXPECT_TRUE(rt.set_idle_poller(nullptr));
+}
+
+TEST(IdlePoller, ABusySchedulerThreadPollsBetweenRuns) {
+  // Its only thread never idles (a process keeps sending itself messages), yet the poller
+  // is polled: a flood is read and replies go out without waiting for an idle thread.
+  runtime rt({.threads = 1});
+  fake_poller poller(rt);
+  std::atomic<bool> stop{false};
+  std::atomic<long> loops{0};
+  pid p = rt.spawn<scripted>([&](scripted& self, message&) {
+    ++loops;
+    if (!stop.load()) self.send(self.self(), 1);
+  });
+  rt.send(p, 1);
+  ASSERT_TRUE(testing::wait_until([&] { return loops.load() > 1000; }));
+  ASSERT_TRUE(rt.set_idle_poller(&poller));
+  const long loops_at_start = loops.load();
+  EXPECT_TRUE(testing::wait_until([&] { return poller.nonblocking.load() >= 3; }));  // not ASSERT: removed below
+  EXPECT_EQ(poller.blocking.load(), 0);  // it never idled
+  EXPECT_GT(loops.load(), loops_at_start);
+  stop = true;
   EXPECT_TRUE(rt.set_idle_poller(nullptr));
 }
 

@@ -61,13 +61,12 @@ struct runtime_config {
 class idle_poller {
  public:
   // busy: could not poll now (another thread holds the source for a moment); a scheduler
-  // thread about to wait in it tries again.
-  // served: polled. loaded: polled and took in a full batch, so more is likely coming: a
-  // sleeping scheduler thread is woken to poll while this one runs what came.
-  enum class outcome : std::uint8_t { busy, served, loaded };
+  // thread about to wait in it tries again. served: polled.
+  enum class outcome : std::uint8_t { busy, served };
 
   virtual ~idle_poller() = default;
-  // On a scheduler thread about to idle. block = false: serve what is ready and return.
+  // On a scheduler thread about to idle, or between runs of a busy one (a few in a
+  // hundred runs). block = false: serve a bounded batch of what is ready and return.
   // block = true: also wait for I/O until interrupt() (it may return earlier). Processes
   // sent messages from inside run on this thread next.
   virtual outcome poll(bool block) noexcept = 0;
