@@ -180,6 +180,7 @@ std::string to_string(const zmq::message_t& m) { return std::string(static_cast<
 // held by a slow handler would keep that whole buffer alive.
 class request_frame {
  public:
+  request_frame() = default;  // empty: what a pooled storage holds between requests
   explicit request_frame(const zmq::message_t& m) : size_(m.size()) {
     if (size_ <= inline_bytes) {
       std::memcpy(small_.data(), m.data(), size_);
@@ -187,13 +188,24 @@ class request_frame {
       big_.assign(static_cast<const char*>(m.data()), size_);
     }
   }
+  request_frame(const request_frame&) = delete;
+  request_frame& operator=(const request_frame&) = delete;
+  request_frame(request_frame&& o) noexcept { *this = std::move(o); }
+  request_frame& operator=(request_frame&& o) noexcept {  // the bytes in use, not all 128
+    size_ = o.size_;
+    if (size_ <= inline_bytes) std::memcpy(small_.data(), o.small_.data(), size_);
+    big_ = std::move(o.big_);
+    return *this;
+  }
+  ~request_frame() = default;
   [[nodiscard]] std::string_view bytes() const noexcept {
     return size_ <= inline_bytes ? std::string_view(small_.data(), size_) : std::string_view(big_);
   }
 
  private:
-  static constexpr std::size_t inline_bytes = 128;
-  std::size_t size_;
+  // The wire's pooled storage keeps frames this small (and their zones) between requests.
+  static constexpr std::size_t inline_bytes = wire::detail::pooled_frame_bytes;
+  std::size_t size_ = 0;
   std::array<char, inline_bytes> small_;
   std::string big_;
 };

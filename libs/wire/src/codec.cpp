@@ -4,6 +4,7 @@
 #include <array>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace canopy::wire {
 
@@ -157,14 +158,73 @@ std::optional<decode_failure> check_value(std::string_view bytes, const decode_l
   return std::nullopt;
 }
 
+// ---- the pools of request storage -------------------------------------------------------------
+
+namespace {
+constexpr std::size_t pool_keep = 256;  // storages kept per kind and thread (about 1 KiB each)
+
+struct storage_pools {
+  struct pool {
+    const void* kind;
+    std::vector<detail::request_storage*> free;
+  };
+  std::vector<pool> pools;  // one per Frame type in use: one or two
+  ~storage_pools();
+  pool* of(const void* kind) {
+    for (pool& p : pools)
+      if (p.kind == kind) return &p;
+    pools.push_back({kind, {}});
+    pools.back().free.reserve(pool_keep);
+    return &pools.back();
+  }
+};
+// Trivially destructible, so still readable while the thread's exit destroys the pools
+// (and after): a storage released then is freed.
+thread_local bool pools_gone = false;
+thread_local storage_pools pools_of_thread;
+
+storage_pools::~storage_pools() {
+  pools_gone = true;
+  for (pool& p : pools)
+    for (detail::request_storage* s : p.free) s->destroy();
+}
+}  // namespace
+
+detail::request_storage* detail::pool_take(const void* kind) noexcept {
+  if (pools_gone) return nullptr;
+  try {
+    auto& free = pools_of_thread.of(kind)->free;
+    if (free.empty()) return nullptr;
+    request_storage* s = free.back();
+    free.pop_back();
+    return s;
+  } catch (...) {  // no memory for the pool itself: allocate as usual
+    return nullptr;
+  }
+}
+
+bool detail::pool_give(const void* kind, request_storage* storage) noexcept {
+  if (pools_gone) return false;
+  try {
+    auto& free = pools_of_thread.of(kind)->free;
+    if (free.size() >= pool_keep) return false;
+    free.push_back(storage);  // within the capacity reserved: no allocation
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
 // ---- requests ---------------------------------------------------------------------------------
 
 struct decode_access {
-  static void keep(request& r, std::shared_ptr<const void> held) { r.held_ = std::move(held); }
+  static void keep(request& r, std::unique_ptr<detail::request_storage, detail::release_storage> held) {
+    r.held_ = std::move(held);
+  }
 };
 
-decoded detail::decode_checked(std::string_view bytes, msgpack::zone& zone, std::shared_ptr<const void> held,
-                               const decode_limits& limits) {
+decoded detail::decode_checked(std::string_view bytes, msgpack::zone& zone,
+                               std::unique_ptr<request_storage, release_storage> held, const decode_limits& limits) {
   msgpack::object root;
   try {
     std::size_t off = 0;
