@@ -174,42 +174,6 @@ void configure(zmq::socket_t& s, const server_options& o) {
 
 std::string to_string(const zmq::message_t& m) { return std::string(static_cast<const char*>(m.data()), m.size()); }
 
-// A request's bytes, copied out of its ZeroMQ frame: inline up to 128 bytes (most
-// requests), on the heap past that. Copied rather than kept in the zmq::message_t: with
-// libzmq's zero-copy receive a frame is a view into an 8 KiB read buffer, and a request
-// held by a slow handler would keep that whole buffer alive.
-class request_frame {
- public:
-  request_frame() = default;  // empty: what a pooled storage holds between requests
-  explicit request_frame(const zmq::message_t& m) : size_(m.size()) {
-    if (size_ <= inline_bytes) {
-      std::memcpy(small_.data(), m.data(), size_);
-    } else {
-      big_.assign(static_cast<const char*>(m.data()), size_);
-    }
-  }
-  request_frame(const request_frame&) = delete;
-  request_frame& operator=(const request_frame&) = delete;
-  request_frame(request_frame&& o) noexcept { *this = std::move(o); }
-  request_frame& operator=(request_frame&& o) noexcept {  // the bytes in use, not all 128
-    size_ = o.size_;
-    if (size_ <= inline_bytes) std::memcpy(small_.data(), o.small_.data(), size_);
-    big_ = std::move(o.big_);
-    return *this;
-  }
-  ~request_frame() = default;
-  [[nodiscard]] std::string_view bytes() const noexcept {
-    return size_ <= inline_bytes ? std::string_view(small_.data(), size_) : std::string_view(big_);
-  }
-
- private:
-  // The wire's pooled storage keeps frames this small (and their zones) between requests.
-  static constexpr std::size_t inline_bytes = wire::detail::pooled_frame_bytes;
-  std::size_t size_ = 0;
-  std::array<char, inline_bytes> small_;
-  std::string big_;
-};
-
 }  // namespace
 
 void server::impl::run(std::promise<std::string> bound) {
@@ -413,7 +377,10 @@ void server::impl::serve() {
                std::to_string(options.limits.max_message_bytes) + ")");
     return;
   }
-  wire::decoded d = wire::decode_request(request_frame(payload), std::mem_fn(&request_frame::bytes), options.limits);
+  // Copied out of the ZeroMQ frame (wire's pooled storage), not kept in it: with libzmq's
+  // zero-copy receive a frame is a view into an 8 KiB read buffer, and a request held by
+  // a slow handler would keep that whole buffer alive.
+  wire::decoded d = wire::decode_request(payload.to_string_view(), options.limits);
   if (!d.ok()) {
     const wire::decode_failure& f = d.failure();
     refuse(std::move(envelope), f.id, f.code, f.message);

@@ -158,61 +158,68 @@ std::optional<decode_failure> check_value(std::string_view bytes, const decode_l
   return std::nullopt;
 }
 
-// ---- the pools of request storage -------------------------------------------------------------
+// ---- request storage and its pools ----------------------------------------------------------
 
 namespace {
-constexpr std::size_t pool_keep = 256;  // storages kept per kind and thread (about 1 KiB each)
+// msgpack-cxx's default zone starts with an 8 KiB chunk: a malloc that dwarfs a typical
+// request, held as long as the request is. Strings are referenced, not copied, so a
+// request's objects take a few times its bytes (a 40-byte get: 128 bytes of objects, a
+// 150-byte put about 200); a frame dense in tiny values (up to 32 bytes of objects per
+// byte) grows the zone instead.
+std::size_t zone_chunk_for(std::size_t frame_bytes) noexcept {
+  return std::min<std::size_t>(MSGPACK_ZONE_CHUNK_SIZE, 4 * frame_bytes + 256);
+}
+constexpr std::size_t pooled_frame_bytes = 1024;  // frames up to this come from the pool
+constexpr std::size_t pooled_zone_chunk = 512;    // a pooled zone's first chunk, kept
+constexpr std::size_t pool_keep = 256;            // storages kept per thread (~1-2 KiB each)
+}  // namespace
 
-struct storage_pools {
-  struct pool {
-    const void* kind;
-    std::vector<detail::request_storage*> free;
-  };
-  std::vector<pool> pools;  // one per Frame type in use: one or two
-  ~storage_pools();
-  pool* of(const void* kind) {
-    for (pool& p : pools)
-      if (p.kind == kind) return &p;
-    pools.push_back({kind, {}});
-    pools.back().free.reserve(pool_keep);
-    return &pools.back();
-  }
+class detail::request_storage {
+ public:
+  request_storage(std::size_t chunk, bool from_pool) : zone(chunk), pooled(from_pool) {}
+  std::string frame;
+  msgpack::zone zone;
+  const bool pooled;
 };
-// Trivially destructible, so still readable while the thread's exit destroys the pools
-// (and after): a storage released then is freed.
-thread_local bool pools_gone = false;
-thread_local storage_pools pools_of_thread;
 
-storage_pools::~storage_pools() {
-  pools_gone = true;
-  for (pool& p : pools)
-    for (detail::request_storage* s : p.free) s->destroy();
+namespace {
+struct storage_pool {
+  std::vector<detail::request_storage*> free;
+  storage_pool() { free.reserve(pool_keep); }
+  ~storage_pool();
+};
+// Trivially destructible, so still readable while the thread's exit destroys the pool (and
+// after): a storage released then is freed.
+thread_local bool pool_gone = false;
+thread_local storage_pool pool_of_thread;
+
+storage_pool::~storage_pool() {
+  pool_gone = true;
+  for (detail::request_storage* s : free) delete s;
+}
+
+detail::request_storage* take_storage(std::size_t frame_bytes) {
+  if (frame_bytes > pooled_frame_bytes) return new detail::request_storage(zone_chunk_for(frame_bytes), false);
+  if (!pool_gone && !pool_of_thread.free.empty()) {
+    detail::request_storage* s = pool_of_thread.free.back();
+    pool_of_thread.free.pop_back();
+    return s;
+  }
+  return new detail::request_storage(pooled_zone_chunk, true);
 }
 }  // namespace
 
-detail::request_storage* detail::pool_take(const void* kind) noexcept {
-  if (pools_gone) return nullptr;
-  try {
-    auto& free = pools_of_thread.of(kind)->free;
-    if (free.empty()) return nullptr;
-    request_storage* s = free.back();
-    free.pop_back();
-    return s;
-  } catch (...) {  // no memory for the pool itself: allocate as usual
-    return nullptr;
+// Back to the releasing thread's pool (a request may be released on another thread than
+// the one that decoded it), unless full or the frame grew past what a pooled one keeps.
+void detail::release_storage::operator()(request_storage* s) const noexcept {
+  if (s->pooled && !pool_gone && s->frame.capacity() <= pooled_frame_bytes &&
+      pool_of_thread.free.size() < pool_keep) {
+    s->zone.clear();  // keeps its first chunk
+    s->frame.clear();  // keeps its capacity
+    pool_of_thread.free.push_back(s);  // within the capacity reserved: no allocation
+    return;
   }
-}
-
-bool detail::pool_give(const void* kind, request_storage* storage) noexcept {
-  if (pools_gone) return false;
-  try {
-    auto& free = pools_of_thread.of(kind)->free;
-    if (free.size() >= pool_keep) return false;
-    free.push_back(storage);  // within the capacity reserved: no allocation
-    return true;
-  } catch (...) {
-    return false;
-  }
+  delete s;
 }
 
 // ---- requests ---------------------------------------------------------------------------------
@@ -223,8 +230,13 @@ struct decode_access {
   }
 };
 
-decoded detail::decode_checked(std::string_view bytes, msgpack::zone& zone,
-                               std::unique_ptr<request_storage, release_storage> held, const decode_limits& limits) {
+namespace {
+// The second pass, on bytes check_value accepted: unpacks into the storage's zone and reads
+// the request's map; the request keeps the storage.
+decoded decode_checked(std::unique_ptr<detail::request_storage, detail::release_storage> held,
+                       const decode_limits& limits) {
+  const std::string_view bytes = held->frame;
+  msgpack::zone& zone = held->zone;
   msgpack::object root;
   try {
     std::size_t off = 0;
@@ -273,6 +285,25 @@ decoded detail::decode_checked(std::string_view bytes, msgpack::zone& zone,
   }
   decode_access::keep(r, std::move(held));
   return decoded(std::move(r));
+}
+}  // namespace
+
+decoded decode_request(std::string_view frame, const decode_limits& limits) {
+  if (auto refused = check_value(frame, limits)) return decoded(std::move(*refused));
+  std::unique_ptr<detail::request_storage, detail::release_storage> held(take_storage(frame.size()));
+  held->frame.assign(frame);  // into the capacity a pooled storage kept: no allocation
+  return decode_checked(std::move(held), limits);
+}
+
+decoded decode_request(std::string frame, const decode_limits& limits) {
+  if (auto refused = check_value(frame, limits)) return decoded(std::move(*refused));
+  std::unique_ptr<detail::request_storage, detail::release_storage> held(take_storage(frame.size()));
+  if (held->pooled) {
+    held->frame.assign(frame);
+  } else {
+    held->frame = std::move(frame);
+  }
+  return decode_checked(std::move(held), limits);
 }
 
 // ---- replies --------------------------------------------------------------------------------

@@ -334,8 +334,8 @@ TEST(DecodeRequest, ASmallRequestsStorageIsReusedWithTheNextRequestsValues) {
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again.value().args, first_args);
   expect_request(again.value(), 2, 5);
-  // 100 elements in a frame of about 120 bytes: more objects than the zone's first chunk
-  // holds, so it grows; cleared on release, the storage serves a small request again.
+  // 100 elements in a frame of about 120 bytes: more objects than a pooled zone's first
+  // chunk holds, so it grows; cleared on release, the storage serves a small request again.
   {
     auto dense = decode_request(small_request(3, 100), limits);
     ASSERT_TRUE(dense.ok());
@@ -363,10 +363,15 @@ TEST(DecodeRequest, RequestsReleasedOnOtherThreadsAndPastThePoolsSizeAreFreedOrK
     expect_request(d.value(), 7, 1);
   });
   releaser.join();
-  // A large frame is never pooled; it decodes and frees as before.
-  auto big = decode_request(small_request(9, 200), limits);
-  ASSERT_TRUE(big.ok());
-  expect_request(big.value(), 9, 200);
+  // A frame past 1 KiB is never pooled; it decodes and is freed as before, whether copied
+  // or taken over.
+  const std::string big_frame = small_request(9, 1500);
+  auto copied = decode_request(std::string_view(big_frame), limits);
+  ASSERT_TRUE(copied.ok());
+  expect_request(copied.value(), 9, 1500);
+  auto taken = decode_request(std::string(big_frame), limits);
+  ASSERT_TRUE(taken.ok());
+  expect_request(taken.value(), 9, 1500);
 }
 
 TEST(Encode, OkErrorAndEventReplies) {

@@ -2,7 +2,7 @@
 // canopy::wire: the messages of docs/protocol.md in msgpack — requests decoded from
 // untrusted bytes, replies and events encoded. No sockets; depends on msgpack-cxx only.
 // Thread-safety: decode_request and the encoders are reentrant; a decoded request is a
-// value owned by one thread at a time.
+// value owned by one thread at a time (released on any).
 //
 //   wire::decode_limits limits;                        // from the app's config
 //   auto d = wire::decode_request(frame, limits);
@@ -49,18 +49,11 @@ struct decode_limits {
 };
 
 namespace detail {
-// What a request owns: the frame its strings point into and the zone of its args. Released
-// rather than deleted, so small ones go back to a pool (decode_request).
-class request_storage {
- public:
-  virtual void release() noexcept = 0;  // pooled or freed
-  virtual void destroy() noexcept = 0;  // freed
-
- protected:
-  ~request_storage() = default;
-};
+// What a request owns: the frame its strings point into and the zone of its args
+// (codec.cpp). Released rather than deleted: small ones go back to a pool.
+class request_storage;
 struct release_storage {
-  void operator()(request_storage* s) const noexcept { s->release(); }
+  void operator()(request_storage* s) const noexcept;
 };
 }  // namespace detail
 
@@ -104,87 +97,15 @@ class decoded {
 // it is acceptable.
 std::optional<decode_failure> check_value(std::string_view bytes, const decode_limits& limits);
 
-namespace detail {
-// msgpack-cxx's default zone starts with an 8 KiB chunk: a malloc that dwarfs a typical
-// request, held as long as the request is. Strings are referenced, not copied, so a
-// request's objects take a few times its bytes (a 40-byte get: 128 bytes of objects); a
-// frame dense in tiny values (up to 32 bytes of objects per byte) grows the zone instead.
-[[nodiscard]] inline std::size_t zone_chunk_for(std::size_t frame_bytes) noexcept {
-  return std::min<std::size_t>(MSGPACK_ZONE_CHUNK_SIZE, 4 * frame_bytes + 256);
-}
-// The second pass, on bytes check_value accepted: unpacks into `zone` and reads the
-// request's map; the request keeps `held` (which owns the bytes and the zone).
-decoded decode_checked(std::string_view bytes, msgpack::zone& zone,
-                       std::unique_ptr<request_storage, release_storage> held, const decode_limits& limits);
-
-// A frame and its zone (frame_storage below). Those of frames up to pooled_frame_bytes
-// (most requests) are kept, per thread, for the next request instead of freed: the zone
-// cleared keeps its first chunk, so a steady flow of small requests allocates nothing (a
-// malloc and a free of each per request cost a serving thread 40 ns of its 270 per
-// request, docs/messaging.md). Released on another thread than the one that took it, a
-// storage joins that thread's pool; past 256 per thread, it is freed.
-inline constexpr std::size_t pooled_frame_bytes = 128;
-
-// This thread's pool of released storages of one kind (one per Frame type), in codec.cpp:
-// a thread_local there rather than in this template (clang 14 with sanitizers cannot emit
-// a thread_local in a template's COMDAT section). take: null if the pool is empty. give:
-// false if the pool is full or the thread is exiting, and the caller frees the storage.
-request_storage* pool_take(const void* kind) noexcept;
-bool pool_give(const void* kind, request_storage* storage) noexcept;
-
-template <class Frame>
-class frame_storage final : public request_storage {
- public:
-  // A storage for a frame of `frame_bytes`, from this thread's pool if it is small.
-  static frame_storage* take(std::size_t frame_bytes) {
-    if (frame_bytes <= pooled_frame_bytes) {
-      if (request_storage* s = pool_take(&kind)) return static_cast<frame_storage*>(s);
-      return new frame_storage(zone_chunk_for(pooled_frame_bytes), true);
-    }
-    return new frame_storage(zone_chunk_for(frame_bytes), false);
-  }
-
-  void release() noexcept override {
-    if (pooled_) {
-      zone.clear();  // keeps its first chunk
-      frame = Frame();
-      if (pool_give(&kind, this)) return;
-    }
-    destroy();
-  }
-  void destroy() noexcept override { delete this; }
-
-  Frame frame;
-  msgpack::zone zone;
-
- private:
-  frame_storage(std::size_t chunk, bool pooled) : zone(chunk), pooled_(pooled) {}
-  ~frame_storage() = default;
-
-  static constexpr char kind = 0;  // its address names the pool
-  bool pooled_;
-};
-}  // namespace detail
-
-// Decodes one request frame, taking it over: the request's strings point into it, and it
-// lives, with the zone its args are unpacked into, in one allocation the request holds.
-// `bytes_of(frame)` views a Frame's bytes (a std::string, a zmq::message_t: any type that
-// keeps its bytes where they are while it stays put). Nothing is allocated for a refused
-// frame.
-template <class Frame, class BytesOf>
-decoded decode_request(Frame frame, BytesOf bytes_of, const decode_limits& limits) {
-  const std::string_view unchecked = bytes_of(frame);
-  if (auto refused = check_value(unchecked, limits)) return decoded(std::move(*refused));
-  std::unique_ptr<detail::request_storage, detail::release_storage> held;
-  auto* storage = detail::frame_storage<Frame>::take(unchecked.size());
-  held.reset(storage);
-  storage->frame = std::move(frame);
-  const std::string_view bytes = bytes_of(storage->frame);  // moved: a small frame's bytes moved with it
-  return detail::decode_checked(bytes, storage->zone, std::move(held), limits);
-}
-inline decoded decode_request(std::string frame, const decode_limits& limits) {
-  return decode_request(std::move(frame), [](const std::string& s) { return std::string_view(s); }, limits);
-}
+// Decodes one request frame. The request's strings point into its own copy of the bytes,
+// which lives with the zone its args are unpacked into; for frames up to 1 KiB (most
+// requests) both come from a per-thread pool and go back to it when the request is
+// released, so a steady flow of requests allocates nothing (a malloc and a free of each
+// cost a serving thread 40 ns of its 270 per request, docs/messaging.md). Nothing is
+// allocated for a refused frame.
+decoded decode_request(std::string_view frame, const decode_limits& limits);
+// The same, taking the frame over (a large one is kept as it is, not copied).
+decoded decode_request(std::string frame, const decode_limits& limits);
 
 // {id, ok: true, result: <what write_result packs: exactly one value>}
 template <class F>
