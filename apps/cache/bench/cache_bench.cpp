@@ -20,12 +20,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <atomic>
+#include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 #include <zmq.hpp>
-#include <zmq_addon.hpp>
 
 #include "canopy/app/instance.hpp"
 #include "canopy/cache_app/app.hpp"
@@ -96,50 +94,19 @@ class reply_check {
   msgpack::zone zone_{1024};
 };
 
-// The ceiling: recv, send the canned reply, nothing else.
-class canned_router {
- public:
-  canned_router() : socket_(ctx_, zmq::socket_type::router) {
-    socket_.set(zmq::sockopt::linger, 0);
-    socket_.bind("tcp://127.0.0.1:0");
-    endpoint_ = socket_.get(zmq::sockopt::last_endpoint);
-    msgpack::sbuffer buf;
-    canopy::wire::encode_ok(buf, 1, [](canopy::wire::packer& p) {
-      p.pack_map(2);
-      p.pack("found");
-      p.pack(true);
-      p.pack("value");
-      p.pack(std::string(100, 'v'));
-    });
-    reply_.assign(buf.data(), buf.size());
-    thread_ = std::thread([this] {
-      std::vector<zmq::message_t> frames;
-      zmq_pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
-      while (!stop_.load()) {
-        zmq::poll(&item, 1, std::chrono::milliseconds(50));
-        for (;;) {
-          frames.clear();
-          if (!zmq::recv_multipart(socket_, std::back_inserter(frames), zmq::recv_flags::dontwait)) break;
-          socket_.send(frames.front(), zmq::send_flags::sndmore);
-          socket_.send(zmq::buffer(reply_), zmq::send_flags::none);
-        }
-      }
-    });
-  }
-  ~canned_router() {
-    stop_ = true;
-    thread_.join();
-  }
-  const std::string& endpoint() const { return endpoint_; }
+// The ceiling's reply, shaped like a get's.
+std::string canned_get_reply() {
+  msgpack::sbuffer buf;
+  canopy::wire::encode_ok(buf, 1, [](canopy::wire::packer& p) {
+    p.pack_map(2);
+    p.pack("found");
+    p.pack(true);
+    p.pack("value");
+    p.pack(std::string(100, 'v'));
+  });
+  return std::string(buf.data(), buf.size());
+}
 
- private:
-  zmq::context_t ctx_{1};
-  zmq::socket_t socket_;
-  std::string endpoint_;
-  std::string reply_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
 
 void run(const std::string& prefix, const std::string& endpoint, bool get, std::size_t clients, std::size_t pipeline,
          std::size_t total) {
@@ -224,8 +191,8 @@ int main(int argc, char** argv) {
   struct shape {
     std::size_t clients, pipeline, total;
   };
-  std::unique_ptr<canned_router> canned;
-  if (ceiling) canned = std::make_unique<canned_router>();
+  std::unique_ptr<canopy::bench::bare_router> canned;
+  if (ceiling) canned = std::make_unique<canopy::bench::bare_router>(canned_get_reply());
   for (const shape& s : {shape{1, 1, n(20000)}, shape{50, 1, n(100000)}, shape{50, 16, n(200000)}}) {
     run("canopy.cache.", endpoint, false, s.clients, s.pipeline, s.total);  // set first: the key exists for get
     run("canopy.cache.", endpoint, true, s.clients, s.pipeline, s.total);

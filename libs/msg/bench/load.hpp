@@ -1,6 +1,7 @@
 #pragma once
 // Load for the benchmarks (tools/bench) and the soak: percentiles, DEALERs opened and polled
-// alike, and a driver that keeps requests in flight from many of them on one thread.
+// alike, a driver that keeps requests in flight from many of them on one thread, and the
+// bare ZeroMQ router the benchmarks measure themselves against.
 // Header-only, benchmarks only.
 // Thread-safety: one thread per drive().
 //
@@ -8,17 +9,64 @@
 //       [](std::size_t i, std::uint64_t id) { return canopy::msg::encode_request(id, "ping", 0, ...); });
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 #include <zmq.hpp>
+#include <zmq_addon.hpp>
 
 #include "canopy/msg/client.hpp"
 
 namespace canopy::bench {
+
+// A ROUTER on its own thread, on a loopback port, that answers every message at once and
+// does nothing else: with `canned` empty it sends each message straight back (the raw
+// echo), otherwise it answers [identity, canned] (a reply shaped like the app's).
+class bare_router {
+ public:
+  explicit bare_router(std::string canned = {}) : socket_(ctx_, zmq::socket_type::router), canned_(std::move(canned)) {
+    socket_.set(zmq::sockopt::linger, 0);
+    socket_.bind("tcp://127.0.0.1:0");
+    endpoint_ = socket_.get(zmq::sockopt::last_endpoint);
+    thread_ = std::thread([this] {
+      std::vector<zmq::message_t> frames;
+      zmq_pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+      while (!stop_.load()) {
+        zmq::poll(&item, 1, std::chrono::milliseconds(50));
+        for (;;) {
+          frames.clear();
+          if (!zmq::recv_multipart(socket_, std::back_inserter(frames), zmq::recv_flags::dontwait)) break;
+          if (canned_.empty()) {
+            zmq::send_multipart(socket_, frames);
+          } else {
+            socket_.send(frames.front(), zmq::send_flags::sndmore);
+            socket_.send(zmq::buffer(canned_), zmq::send_flags::none);
+          }
+        }
+      }
+    });
+  }
+  ~bare_router() {
+    stop_ = true;
+    thread_.join();
+  }
+  bare_router(const bare_router&) = delete;
+  bare_router& operator=(const bare_router&) = delete;
+  [[nodiscard]] const std::string& endpoint() const { return endpoint_; }
+
+ private:
+  zmq::context_t ctx_{1};
+  zmq::socket_t socket_;
+  std::string canned_;
+  std::string endpoint_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
 
 inline double percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;

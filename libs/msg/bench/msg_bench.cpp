@@ -17,16 +17,13 @@
 #include <spdlog/sinks/null_sink.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
-#include <thread>
 #include <vector>
 #include <zmq.hpp>
-#include <zmq_addon.hpp>
 
 #include "canopy/core/runtime.hpp"
 #include "canopy/msg/server.hpp"
@@ -67,39 +64,6 @@ struct request_bytes {
   }
 };
 
-// The raw anchor: a ROUTER that sends every message straight back, on its own thread.
-class raw_echo {
- public:
-  raw_echo() : socket_(ctx_, zmq::socket_type::router) {
-    socket_.set(zmq::sockopt::linger, 0);
-    socket_.bind("tcp://127.0.0.1:0");
-    endpoint_ = socket_.get(zmq::sockopt::last_endpoint);
-    thread_ = std::thread([this] {
-      std::vector<zmq::message_t> frames;
-      zmq_pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
-      while (!stop_.load()) {
-        zmq::poll(&item, 1, std::chrono::milliseconds(50));
-        while (true) {
-          frames.clear();
-          if (!zmq::recv_multipart(socket_, std::back_inserter(frames), zmq::recv_flags::dontwait)) break;
-          zmq::send_multipart(socket_, frames);
-        }
-      }
-    });
-  }
-  ~raw_echo() {
-    stop_ = true;
-    thread_.join();
-  }
-  const std::string& endpoint() const { return endpoint_; }
-
- private:
-  zmq::context_t ctx_{1};
-  zmq::socket_t socket_;
-  std::string endpoint_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
 
 void answer_ping(canopy::msg::incoming& req) {
   req.reply_ok([](canopy::wire::packer& p) {
@@ -231,7 +195,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "cannot start the server: %s\n", srv.error().to_string().c_str());
     return 1;
   }
-  raw_echo raw;
+  canopy::bench::bare_router raw;  // the raw echo
   struct shape {
     const char* name;
     std::size_t sockets, depth, total;
